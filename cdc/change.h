@@ -1,0 +1,90 @@
+// The change model: what the decoder produces and every later stage reads.
+// Header-only on purpose: sharding/, sink/ and checkpoint/ use it without
+// linking the replication code (and so without libpq).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/lsn.h"
+
+namespace shardcast {
+
+struct Column {
+  std::string name;
+  std::uint32_t type_oid = 0;
+  std::int32_t type_modifier = -1;
+  bool part_of_identity = false;  // pgoutput flag 1: part of the replica identity
+};
+
+// A table as the Relation message describes it. Immutable once decoded; a
+// schema change arrives as a new Relation and a new object.
+struct Relation {
+  std::uint32_t oid = 0;
+  std::string schema;
+  std::string name;
+  char replica_identity = 'd';  // d default, n nothing, f full, i index
+  std::vector<Column> columns;
+
+  std::string QualifiedName() const { return schema + "." + name; }
+  int ColumnIndex(const std::string& column) const {
+    for (std::size_t i = 0; i < columns.size(); ++i)
+      if (columns[i].name == column) return static_cast<int>(i);
+    return -1;
+  }
+};
+
+// One column value in pgoutput's text format.
+struct Value {
+  enum class Kind : char { kNull = 'n', kUnchanged = 'u', kText = 't' };
+  Kind kind = Kind::kNull;
+  std::string text;  // set for kText only
+
+  bool is_null() const { return kind == Kind::kNull; }
+  bool is_unchanged() const { return kind == Kind::kUnchanged; }
+  static Value Null() { return {}; }
+  static Value Text(std::string t) { return {Kind::kText, std::move(t)}; }
+};
+
+using Tuple = std::vector<Value>;
+
+enum class Op : char { kInsert = 'c', kUpdate = 'u', kDelete = 'd', kTruncate = 't' };
+
+struct Change {
+  Op op = Op::kInsert;
+  std::uint32_t ordinal = 0;  // position within the transaction, from 0
+  std::shared_ptr<const Relation> relation;  // unset for kTruncate
+  // Update/Delete: 'K' (key columns only, others null), 'O' (whole old row)
+  // or 0 when the message carried no old tuple (update with unchanged key).
+  char old_kind = 0;
+  Tuple old_tuple;
+  Tuple new_tuple;  // Insert/Update
+  // Truncate: the truncated relations and pgoutput's option bits
+  // (1 CASCADE, 2 RESTART IDENTITY).
+  std::vector<std::shared_ptr<const Relation>> truncated;
+  std::uint8_t truncate_options = 0;
+
+  // Rough in-memory footprint, for byte-bounded queues.
+  std::size_t ApproxBytes() const {
+    std::size_t n = sizeof(Change);
+    for (const auto& v : old_tuple) n += sizeof(Value) + v.text.size();
+    for (const auto& v : new_tuple) n += sizeof(Value) + v.text.size();
+    return n;
+  }
+};
+
+// A committed source transaction. Identified by end_lsn (the Commit message's
+// end LSN); header LSNs of individual messages are never positions.
+struct Transaction {
+  std::uint32_t xid = 0;
+  Lsn commit_lsn = 0;        // LSN of the commit record
+  Lsn end_lsn = 0;           // end of the commit record: the position
+  Lsn prev_end_lsn = 0;      // end_lsn of the previous transaction seen, 0 if unknown
+  std::int64_t commit_time_us = 0;  // Unix epoch microseconds
+  std::vector<Change> changes;
+  std::size_t approx_bytes = 0;
+};
+
+}  // namespace shardcast
