@@ -1,0 +1,1 @@
+// Stands in for a folder whose sources are not written yet.
