@@ -18,7 +18,7 @@ namespace shardcast {
 struct Placement {
   static constexpr std::int32_t kNone = -1;
   static constexpr std::int32_t kAll = -2;  // reference tables and TRUNCATE
-  const TableSpec* table = nullptr;  // nullptr: table not replicated, skip everywhere
+  const TableSpec* table = nullptr;         // nullptr: table not replicated, skip everywhere
   // Insert: new_owner. Delete: old_owner. Update: both; when they differ the
   // update moves the row: delete on old_owner, insert of the full new row on
   // new_owner (unchanged-TOAST values filled from the old row, see full_new).
@@ -33,7 +33,7 @@ struct RoutedTransaction {
   std::shared_ptr<const Transaction> txn;
   std::vector<Placement> placements;  // one per txn->changes element
   std::uint64_t epoch = 0;
-  std::shared_ptr<const Ring> ring;   // the ring in force at this transaction
+  std::shared_ptr<const Ring> ring;  // the ring in force at this transaction
   std::size_t approx_bytes = 0;
 };
 
@@ -44,10 +44,19 @@ ShardAction ActionFor(const Change& change, const Placement& p, std::int32_t sha
 class Router {
  public:
   Router(std::vector<TableSpec> tables, std::shared_ptr<const Ring> ring);
+  // by_name_ points into tables_: a copy rebuilds it for its own tables_; a
+  // move keeps tables_' buffer, so the pointers stay valid.
+  Router(const Router& other);
+  Router& operator=(const Router& other);
+  Router(Router&&) = default;
+  Router& operator=(Router&&) = default;
 
   // Fails (naming the table, the column and the fix) when a shard key value
   // cannot be read, e.g. a DELETE under REPLICA IDENTITY DEFAULT whose shard
-  // key is outside the primary key.
+  // key is outside the primary key, or an UPDATE that moves a row to another
+  // shard with unchanged-TOAST values and no whole old row. Placement::table
+  // points into this router's tables(): keep the router alive while the
+  // RoutedTransaction is in use.
   StatusOr<std::shared_ptr<const RoutedTransaction>> Route(std::shared_ptr<const Transaction> txn) const;
 
   const TableSpec* Find(const std::string& schema, const std::string& name) const;

@@ -1,0 +1,202 @@
+#include "checkpoint/store.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <filesystem>
+#include <vector>
+
+#include "checkpoint/codec.h"
+
+namespace shardcast {
+namespace {
+
+namespace codec = checkpoint_codec;
+
+// Order matters: handles_ is indexed by these.
+enum Family : std::size_t { kMeta = 0, kProgress, kRing, kJobs, kTwoPc, kBacklog, kFamilyCount };
+const char* const kFamilyNames[kFamilyCount] = {"default", "progress", "ring", "jobs", "twopc", "backlog"};
+
+// Memory is bounded by configuration: small memtables across all families
+// together, and one small block cache.
+constexpr std::size_t kWriteBufferSize = 4 << 20;
+constexpr std::size_t kAllWriteBuffers = 16 << 20;
+constexpr std::size_t kBlockCacheSize = 8 << 20;
+
+// A RocksDB failure as a Status that names the directory and the way out.
+Status FromRocks(const rocksdb::Status& s, const std::string& dir, const std::string& doing) {
+  std::string msg = doing + " " + dir + ": " + s.ToString();
+  if (s.IsCorruption()) {
+    return Corruption(msg + " (the store is damaged; move the directory away and re-seed the destinations)");
+  }
+  if (s.IsIOError()) {
+    if (s.ToString().find("lock") != std::string::npos) {
+      return IoError(msg +
+                     " (another shardcast process holds the store; stop it or use another checkpoint.dir)");
+    }
+    return IoError(msg +
+                   " (make sure the directory exists and is writable by the user shardcast runs as, "
+                   "or point checkpoint.dir elsewhere)");
+  }
+  if (s.IsNotSupported() || s.IsInvalidArgument()) {
+    return Corruption(msg + " (the directory does not hold a compatible checkpoint store)");
+  }
+  return IoError(msg);
+}
+
+class RocksCheckpointStore final : public CheckpointStore {
+ public:
+  RocksCheckpointStore(std::string dir, std::unique_ptr<rocksdb::DB> db,
+                       std::vector<rocksdb::ColumnFamilyHandle*> handles)
+      : dir_(std::move(dir)), db_(std::move(db)), handles_(std::move(handles)) {
+    sync_.sync = true;
+  }
+
+  ~RocksCheckpointStore() override {
+    for (auto* h : handles_) (void)db_->DestroyColumnFamilyHandle(h);
+    (void)db_->Close();
+  }
+
+  StatusOr<std::map<std::string, Lsn>> LoadProgress() override {
+    std::map<std::string, Lsn> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[kProgress]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      std::string key = it->key().ToString();
+      SC_ASSIGN_OR_RETURN(Lsn lsn, codec::DecodeLsn(it->value().ToStringView(), key));
+      out.emplace(std::move(key), lsn);
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), dir_, "reading progress from");
+    return out;
+  }
+
+  // Upserts the given destinations in one synced batch; others keep theirs.
+  Status SaveProgress(const std::map<std::string, Lsn>& progress) override {
+    rocksdb::WriteBatch batch;
+    for (const auto& [id, lsn] : progress) {
+      rocksdb::Status s = batch.Put(handles_[kProgress], id, codec::EncodeLsn(lsn));
+      if (!s.ok()) return FromRocks(s, dir_, "batching progress for");
+    }
+    return Write(batch, "writing progress to");
+  }
+
+  Status ResetProgress(const std::string& destination) override {
+    rocksdb::WriteBatch batch;
+    if (destination.empty()) {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[kProgress]));
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        if (auto s = batch.Delete(handles_[kProgress], it->key()); !s.ok())
+          return FromRocks(s, dir_, "resetting");
+      }
+      if (!it->status().ok()) return FromRocks(it->status(), dir_, "reading progress from");
+    } else {
+      SC_ASSIGN_OR_RETURN(auto current, LoadProgress());
+      if (current.count(destination) == 0) {
+        std::string known;
+        for (const auto& [id, lsn] : current) known += (known.empty() ? "" : ", ") + id;
+        return NotFound("no progress recorded for destination '" + destination +
+                        "' (recorded: " + (known.empty() ? "none" : known) + ")");
+      }
+      if (auto s = batch.Delete(handles_[kProgress], destination); !s.ok())
+        return FromRocks(s, dir_, "resetting");
+    }
+    return Write(batch, "resetting progress in");
+  }
+
+  StatusOr<std::optional<std::string>> GetMeta(const std::string& key) override {
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), handles_[kMeta], key, &value);
+    if (s.IsNotFound()) return std::optional<std::string>();
+    if (!s.ok()) return FromRocks(s, dir_, "reading '" + key + "' from");
+    return std::optional<std::string>(std::move(value));
+  }
+
+  Status PutMeta(const std::string& key, const std::string& value) override {
+    rocksdb::WriteBatch batch;
+    if (auto s = batch.Put(handles_[kMeta], key, value); !s.ok())
+      return FromRocks(s, dir_, "batching meta for");
+    return Write(batch, "writing '" + key + "' to");
+  }
+
+  Status PutRing(std::uint64_t epoch, const RingRecord& record) override {
+    rocksdb::WriteBatch batch;
+    rocksdb::Status s = batch.Put(handles_[kRing], codec::EncodeEpoch(epoch), codec::EncodeRing(record));
+    if (!s.ok()) return FromRocks(s, dir_, "batching ring for");
+    return Write(batch, "writing ring epoch " + std::to_string(epoch) + " to");
+  }
+
+  StatusOr<std::map<std::uint64_t, RingRecord>> LoadRings() override {
+    std::map<std::uint64_t, RingRecord> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[kRing]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      SC_ASSIGN_OR_RETURN(std::uint64_t epoch, codec::DecodeEpoch(it->key().ToStringView()));
+      SC_ASSIGN_OR_RETURN(RingRecord record, codec::DecodeRing(it->value().ToStringView(), epoch));
+      out.emplace(epoch, std::move(record));
+    }
+    if (!it->status().ok()) return FromRocks(it->status(), dir_, "reading rings from");
+    return out;
+  }
+
+ private:
+  Status Write(rocksdb::WriteBatch& batch, const std::string& doing) {
+    rocksdb::Status s = db_->Write(sync_, &batch);
+    if (!s.ok()) return FromRocks(s, dir_, doing);
+    return Status::Ok();
+  }
+
+  std::string dir_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // by Family; destroyed before db_ closes
+  rocksdb::WriteOptions sync_;
+};
+
+rocksdb::DBOptions StoreOptions() {
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.db_write_buffer_size = kAllWriteBuffers;
+  options.max_total_wal_size = kAllWriteBuffers;  // flush idle families instead of keeping old WAL
+  options.max_open_files = 256;
+  options.keep_log_file_num = 3;
+  options.max_log_file_size = 1 << 20;
+  options.paranoid_checks = true;
+  return options;
+}
+
+rocksdb::ColumnFamilyOptions FamilyOptions(const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions cf;
+  cf.write_buffer_size = kWriteBufferSize;
+  cf.max_write_buffer_number = 2;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return cf;
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::Open(const std::string& dir) {
+  if (dir.empty()) return InvalidArgument("checkpoint directory is empty (set checkpoint.dir)");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return IoError("creating checkpoint directory " + dir + ": " + ec.message() +
+                   " (create it writable by the user shardcast runs as, or point checkpoint.dir elsewhere)");
+  }
+
+  std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(kBlockCacheSize);
+  rocksdb::ColumnFamilyOptions cf_options = FamilyOptions(cache);
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const char* name : kFamilyNames) families.emplace_back(name, cf_options);
+
+  rocksdb::DB* raw = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s = rocksdb::DB::Open(StoreOptions(), dir, families, &handles, &raw);
+  if (!s.ok()) return FromRocks(s, dir, "opening checkpoint store");
+  return std::unique_ptr<CheckpointStore>(
+      new RocksCheckpointStore(dir, std::unique_ptr<rocksdb::DB>(raw), std::move(handles)));
+}
+
+}  // namespace shardcast
