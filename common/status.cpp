@@ -4,17 +4,28 @@ namespace shardcast {
 
 std::string_view CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "ok";
-    case Code::kInvalidArgument: return "invalid argument";
-    case Code::kConfig: return "configuration error";
-    case Code::kUnavailable: return "unavailable";
-    case Code::kCorruption: return "corruption";
-    case Code::kFailedPrecondition: return "failed precondition";
-    case Code::kOutOfSync: return "out of sync";
-    case Code::kIoError: return "I/O error";
-    case Code::kNotFound: return "not found";
-    case Code::kCancelled: return "cancelled";
-    case Code::kInternal: return "internal error";
+    case Code::kOk:
+      return "ok";
+    case Code::kInvalidArgument:
+      return "invalid argument";
+    case Code::kConfig:
+      return "configuration error";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kCorruption:
+      return "corruption";
+    case Code::kFailedPrecondition:
+      return "failed precondition";
+    case Code::kOutOfSync:
+      return "out of sync";
+    case Code::kIoError:
+      return "I/O error";
+    case Code::kNotFound:
+      return "not found";
+    case Code::kCancelled:
+      return "cancelled";
+    case Code::kInternal:
+      return "internal error";
   }
   return "unknown";
 }

@@ -15,16 +15,16 @@ namespace shardcast {
 // Codes map onto process exit codes (see ExitCodeFor in daemon/).
 enum class Code {
   kOk = 0,
-  kInvalidArgument,  // bad input from a caller or a user
-  kConfig,           // configuration error (exit 78)
-  kUnavailable,      // a server is unreachable; retrying may help (exit 69)
-  kCorruption,       // bytes that do not parse (protocol, checkpoint)
+  kInvalidArgument,     // bad input from a caller or a user
+  kConfig,              // configuration error (exit 78)
+  kUnavailable,         // a server is unreachable; retrying may help (exit 69)
+  kCorruption,          // bytes that do not parse (protocol, checkpoint)
   kFailedPrecondition,  // the world is not as required (privileges, schema)
-  kOutOfSync,        // a destination is behind what the slot can replay
-  kIoError,          // local disk
+  kOutOfSync,           // a destination is behind what the slot can replay
+  kIoError,             // local disk
   kNotFound,
-  kCancelled,        // stopping on request
-  kInternal,         // a bug
+  kCancelled,  // stopping on request
+  kInternal,   // a bug
 };
 
 std::string_view CodeName(Code code);
@@ -49,15 +49,33 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {Code::kInvalidArgument, std::move(m)}; }
-inline Status ConfigError(std::string m) { return {Code::kConfig, std::move(m)}; }
-inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
-inline Status Corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
-inline Status FailedPrecondition(std::string m) { return {Code::kFailedPrecondition, std::move(m)}; }
-inline Status IoError(std::string m) { return {Code::kIoError, std::move(m)}; }
-inline Status NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; }
-inline Status Cancelled(std::string m) { return {Code::kCancelled, std::move(m)}; }
-inline Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {Code::kInvalidArgument, std::move(m)};
+}
+inline Status ConfigError(std::string m) {
+  return {Code::kConfig, std::move(m)};
+}
+inline Status Unavailable(std::string m) {
+  return {Code::kUnavailable, std::move(m)};
+}
+inline Status Corruption(std::string m) {
+  return {Code::kCorruption, std::move(m)};
+}
+inline Status FailedPrecondition(std::string m) {
+  return {Code::kFailedPrecondition, std::move(m)};
+}
+inline Status IoError(std::string m) {
+  return {Code::kIoError, std::move(m)};
+}
+inline Status NotFound(std::string m) {
+  return {Code::kNotFound, std::move(m)};
+}
+inline Status Cancelled(std::string m) {
+  return {Code::kCancelled, std::move(m)};
+}
+inline Status Internal(std::string m) {
+  return {Code::kInternal, std::move(m)};
+}
 
 template <typename T>
 class [[nodiscard]] StatusOr {
@@ -84,8 +102,8 @@ class [[nodiscard]] StatusOr {
 #define SC_CONCAT_INNER(a, b) a##b
 #define SC_CONCAT(a, b) SC_CONCAT_INNER(a, b)
 
-#define SC_RETURN_IF_ERROR(expr)            \
-  do {                                      \
+#define SC_RETURN_IF_ERROR(expr)             \
+  do {                                       \
     ::shardcast::Status sc_status_ = (expr); \
     if (!sc_status_.ok()) return sc_status_; \
   } while (0)
@@ -95,5 +113,4 @@ class [[nodiscard]] StatusOr {
   if (!tmp.ok()) return tmp.status();            \
   lhs = std::move(tmp).value()
 
-#define SC_ASSIGN_OR_RETURN(lhs, expr) \
-  SC_ASSIGN_OR_RETURN_IMPL(SC_CONCAT(sc_statusor_, __LINE__), lhs, expr)
+#define SC_ASSIGN_OR_RETURN(lhs, expr) SC_ASSIGN_OR_RETURN_IMPL(SC_CONCAT(sc_statusor_, __LINE__), lhs, expr)

@@ -82,4 +82,12 @@ StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& or
 std::optional<std::uint64_t> ParseByteSize(const std::string& text);
 std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text);
 
+// The DSN to connect to the source with: source.dsn, plus the password read
+// from source.password_file when one is set (its trailing newline dropped; it
+// replaces a password written in the DSN). Key=value DSNs and URIs both work;
+// the result is a key=value string. A missing, unreadable or empty password
+// file is a kConfig error naming it. The result holds the password: redact it
+// (daemon/redact.h) before it reaches a log.
+StatusOr<std::string> SourceConnectDsn(const SourceConfig& source);
+
 }  // namespace shardcast

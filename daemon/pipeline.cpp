@@ -1,0 +1,104 @@
+#include "daemon/pipeline.h"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "cdc/source_catalog.h"
+#include "daemon/source_setup.h"
+#include "daemon/stream_session.h"
+
+namespace shardcast {
+
+using std::chrono::milliseconds;
+
+namespace {
+
+// Errors that a later attempt may not hit: a server that is down or a
+// connection that broke. Everything else needs a person.
+bool Retryable(const Status& s) {
+  return s.code() == Code::kUnavailable;
+}
+
+std::string DbNameOf(const std::string& dsn) {
+  // Only for the Debezium "db" field; the catalog confirms it below.
+  auto pos = dsn.find("dbname=");
+  if (pos == std::string::npos) return "";
+  auto end = dsn.find(' ', pos);
+  return dsn.substr(pos + 7, end == std::string::npos ? std::string::npos : end - pos - 7);
+}
+
+}  // namespace
+
+Pipeline::Pipeline(Config config, const std::atomic<bool>* stop) : config_(std::move(config)), stop_(stop) {}
+Pipeline::~Pipeline() = default;
+
+bool Pipeline::SleepUnlessStopped(milliseconds d) const {
+  for (auto waited = milliseconds(0); waited < d; waited += milliseconds(50)) {
+    if (stop_->load()) return false;
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  return !stop_->load();
+}
+
+Status Pipeline::Prepare() {
+  SC_ASSIGN_OR_RETURN(source_dsn_, SourceConnectDsn(config_.source));
+  SC_ASSIGN_OR_RETURN(auto catalog, SourceCatalog::Connect(source_dsn_));
+  SC_ASSIGN_OR_RETURN(tables_, ResolveTables(config_, *catalog));
+  SC_ASSIGN_OR_RETURN(std::string sysid, catalog->SystemIdentifier());
+  SC_ASSIGN_OR_RETURN(auto stored_sysid, store_->GetMeta("source.system_identifier"));
+  if (stored_sysid && *stored_sysid != sysid)
+    return FailedPrecondition("the checkpoint directory " + config_.checkpoint_dir +
+                              " belongs to another source (system identifier " + *stored_sysid +
+                              ", this source is " + sysid +
+                              "): point checkpoint.dir at an empty directory or the right source");
+  if (!stored_sysid) SC_RETURN_IF_ERROR(store_->PutMeta("source.system_identifier", sysid));
+  if (config_.source.create) {
+    std::vector<std::pair<std::string, std::string>> names;
+    for (const auto& t : tables_) names.emplace_back(t.schema, t.name);
+    SC_RETURN_IF_ERROR(catalog->EnsurePublication(config_.source.publication, names));
+  }
+  SC_ASSIGN_OR_RETURN(auto rings, store_->LoadRings());
+  const std::string definition = RingDefinition(config_);
+  if (rings.empty()) {
+    SC_RETURN_IF_ERROR(store_->PutRing(1, {definition, 0}));
+  } else if (rings.rbegin()->second.definition != definition) {
+    return ConfigError(
+        "shards: the configured shard set (" + definition + ") differs from the ring in force (" +
+        rings.rbegin()->second.definition +
+        "); changing shards needs online rebalancing, not a config edit: restore the shards list");
+  }
+  SC_ASSIGN_OR_RETURN(Ring ring, RingFromConfig(config_));
+  ring_ = std::make_shared<const Ring>(std::move(ring));
+  router_ = std::make_unique<Router>(tables_, ring_);
+  source_db_ = DbNameOf(source_dsn_);
+  return Status::Ok();
+}
+
+Status Pipeline::Run() {
+  auto store = CheckpointStore::Open(config_.checkpoint_dir);
+  if (!store.ok()) return store.status().Prefixed("opening the checkpoint store");
+  store_ = std::move(store).value();
+
+  milliseconds backoff(500);
+  std::string last_error;
+  bool prepared = false;
+  while (!stop_->load()) {
+    Status s = prepared ? Status::Ok() : Prepare();
+    if (s.ok()) {
+      prepared = true;
+      StreamSession session(config_, source_dsn_, source_db_, *router_, *store_, stop_);
+      s = session.Run();
+      if (s.ok()) return s;  // stopped on request
+    }
+    if (!Retryable(s)) return s;
+    // Log each state change once, not once per retry.
+    if (s.message() != last_error) spdlog::warn("{}; retrying with backoff", s.ToString());
+    last_error = s.message();
+    if (!SleepUnlessStopped(backoff)) break;
+    backoff = std::min(backoff * 2, milliseconds(30000));
+  }
+  return Status::Ok();
+}
+
+}  // namespace shardcast

@@ -1,0 +1,46 @@
+// The running daemon: source stream -> decoder -> router -> one apply worker
+// per destination, with progress checkpointed in RocksDB and the slot's flush
+// LSN held at the minimum durable position over all destinations.
+//
+// Recovery is replay: when the source or a destination fails, every stage is
+// torn down, and after a backoff the stream restarts from the slot; each
+// destination skips what its progress says it has.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "checkpoint/store.h"
+#include "common/status.h"
+#include "daemon/config.h"
+#include "sharding/router.h"
+
+namespace shardcast {
+
+class Pipeline {
+ public:
+  // stop is set (by the signal thread) to end Run() gracefully.
+  Pipeline(Config config, const std::atomic<bool>* stop);
+  ~Pipeline();
+
+  // Runs until stopped (returns ok) or until an error retrying cannot fix.
+  Status Run();
+
+ private:
+  Status Prepare();
+  Status RunOnce();
+  bool SleepUnlessStopped(std::chrono::milliseconds d) const;
+
+  Config config_;
+  const std::atomic<bool>* stop_;
+  std::string source_dsn_;
+  std::string source_db_;
+  std::unique_ptr<CheckpointStore> store_;
+  std::vector<TableSpec> tables_;
+  std::shared_ptr<const Ring> ring_;
+  std::unique_ptr<Router> router_;
+};
+
+}  // namespace shardcast

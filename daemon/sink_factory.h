@@ -1,0 +1,27 @@
+// Builds the destinations the config names: one shard sink per (shard,
+// region) pair and the Kafka feed when configured.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "common/status.h"
+#include "daemon/config.h"
+#include "sharding/table_spec.h"
+#include "sink/sink.h"
+
+namespace shardcast {
+
+// Destination id of a shard database: "<shard>@<region>".
+std::string ShardDestinationId(const std::string& shard, const std::string& region);
+inline constexpr const char* kKafkaDestinationId = "kafka";
+
+// stored_progress (from the checkpoint store) seeds destinations that keep no
+// marker of their own (Kafka in at-least-once mode).
+StatusOr<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config,
+                                                       const std::vector<TableSpec>& tables,
+                                                       const std::string& source_db,
+                                                       const std::map<std::string, Lsn>& stored_progress);
+
+}  // namespace shardcast

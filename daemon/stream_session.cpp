@@ -1,0 +1,193 @@
+#include "daemon/stream_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "cdc/source_catalog.h"
+#include "daemon/sink_factory.h"
+
+namespace shardcast {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+constexpr milliseconds kPollInterval{100};
+constexpr milliseconds kCheckpointInterval{200};
+// With nothing to decode for this long, the keepalive's wal_end is pushed
+// through the destinations as an empty transaction so idle sources never pin WAL.
+constexpr milliseconds kIdleConfirmAfter{1000};
+}  // namespace
+
+StreamSession::StreamSession(const Config& config, const std::string& source_dsn,
+                             const std::string& source_db, const Router& router, CheckpointStore& store,
+                             const std::atomic<bool>* stop)
+    : config_(config),
+      source_dsn_(source_dsn),
+      source_db_(source_db),
+      router_(router),
+      store_(store),
+      stop_(stop) {}
+
+StreamSession::~StreamSession() {
+  Shutdown(false);
+}
+
+Status StreamSession::OpenDestinations(std::map<std::string, Lsn>& progress) {
+  SC_ASSIGN_OR_RETURN(saved_progress_, store_.LoadProgress());
+  SC_ASSIGN_OR_RETURN(auto sinks, MakeSinks(config_, router_.tables(), source_db_, saved_progress_));
+  DestinationWorker::Options opts;
+  opts.queue_bytes = config_.queue_bytes;
+  for (auto& sink : sinks) {
+    const std::string id = sink->id();
+    auto marker = sink->Open();
+    if (!marker.ok()) return marker.status().Prefixed("opening destination " + id);
+    const Lsn stored = saved_progress_.count(id) ? saved_progress_[id] : 0;
+    // For how far a destination got, the destination's own marker wins; a
+    // destination that keeps none (Kafka in at-least-once mode) has the store's.
+    Lsn p = *marker != 0 ? *marker : stored;
+    if (*marker != 0 && *marker < stored)
+      spdlog::warn("destination {}: its marker {} is behind the checkpoint {}; trusting the destination", id,
+                   FormatLsn(*marker), FormatLsn(stored));
+    progress[id] = p;
+    workers_.push_back(std::make_unique<DestinationWorker>(std::move(sink), p, opts));
+  }
+  return Status::Ok();
+}
+
+Status StreamSession::PrepareSlot(const std::map<std::string, Lsn>& progress) {
+  SC_ASSIGN_OR_RETURN(auto catalog, SourceCatalog::Connect(source_dsn_));
+  SC_ASSIGN_OR_RETURN(auto slot, catalog->GetSlot(config_.source.slot));
+  if (!slot) {
+    if (!config_.source.create)
+      return FailedPrecondition(
+          "replication slot " + config_.source.slot +
+          " does not exist and source.create is false: create it, or set source.create: true");
+    SC_ASSIGN_OR_RETURN(bool created, stream_->CreateSlot(config_.source.slot));
+    if (created) spdlog::info("created replication slot {}", config_.source.slot);
+    SC_ASSIGN_OR_RETURN(slot, catalog->GetSlot(config_.source.slot));
+    if (!slot) return Internal("replication slot " + config_.source.slot + " vanished right after creation");
+  }
+  if (slot->wal_status == "lost")
+    return FailedPrecondition(
+        "replication slot " + config_.source.slot +
+        " is invalidated (wal_status = lost): the WAL it needed was removed; drop it and "
+        "re-seed the destinations");
+  if (slot->plugin != "pgoutput")
+    return FailedPrecondition("replication slot " + config_.source.slot + " uses plugin " + slot->plugin +
+                              ", shardcast needs pgoutput: drop it or configure another slot name");
+  // The server silently moves START_REPLICATION forward to confirmed_flush_lsn,
+  // so a destination behind it cannot be caught up from the stream.
+  Lsn min_progress = UINT64_MAX;
+  for (const auto& [id, p] : progress) {
+    if (p != 0 && p < slot->confirmed_flush_lsn)
+      return Status(Code::kOutOfSync, "destination " + id + " is at " + FormatLsn(p) +
+                                          ", behind the slot's confirmed_flush_lsn " +
+                                          FormatLsn(slot->confirmed_flush_lsn) +
+                                          ": it cannot be caught up from the stream and must be re-seeded");
+    min_progress = std::min(min_progress, p);
+  }
+  start_lsn_ = (min_progress == UINT64_MAX || min_progress == 0) ? slot->confirmed_flush_lsn : min_progress;
+  return Status::Ok();
+}
+
+Status StreamSession::Run() {
+  std::map<std::string, Lsn> progress;
+  SC_RETURN_IF_ERROR(OpenDestinations(progress));
+  SC_ASSIGN_OR_RETURN(stream_, ReplicationStream::Connect(source_dsn_));
+  SC_RETURN_IF_ERROR(PrepareSlot(progress));
+  for (auto& w : workers_) SC_RETURN_IF_ERROR(w->Start());
+  SC_RETURN_IF_ERROR(stream_->Start(config_.source.slot, config_.source.publication, start_lsn_));
+  stream_->SetFlushLsn(start_lsn_);
+  last_pushed_lsn_ = start_lsn_;
+  spdlog::info("streaming from slot {} at {} to {} destination(s)", config_.source.slot,
+               FormatLsn(start_lsn_), workers_.size());
+  Status status = ReadLoop();
+  Shutdown(status.ok());
+  Status cp = Checkpoint();
+  if (status.ok()) status = cp;
+  return status;
+}
+
+Status StreamSession::ReadLoop() {
+  last_message_ = Clock::now();
+  while (!stop_->load()) {
+    SC_RETURN_IF_ERROR(CheckWorkers());
+    SC_ASSIGN_OR_RETURN(auto msg, stream_->Next(kPollInterval));
+    if (msg) {
+      last_message_ = Clock::now();
+      auto out = decoder_.Feed(msg->data);
+      if (!out.ok()) return out.status().Prefixed("decoding the message at " + FormatLsn(msg->wal_start));
+      if (out->committed) SC_RETURN_IF_ERROR(Dispatch(std::move(out->committed)));
+    } else if (!decoder_.in_transaction() && stream_->server_wal_end() > last_pushed_lsn_ &&
+               Clock::now() - last_message_ >= kIdleConfirmAfter) {
+      auto empty = std::make_shared<Transaction>();
+      empty->end_lsn = empty->commit_lsn = stream_->server_wal_end();
+      SC_RETURN_IF_ERROR(Dispatch(std::move(empty)));
+    }
+    if (Clock::now() - last_checkpoint_ >= kCheckpointInterval) SC_RETURN_IF_ERROR(Checkpoint());
+  }
+  return Status::Ok();
+}
+
+Status StreamSession::Dispatch(std::shared_ptr<Transaction> txn) {
+  const Lsn end = txn->end_lsn;
+  auto routed = router_.Route(std::move(txn));
+  if (!routed.ok()) return routed.status().Prefixed("routing the transaction ending at " + FormatLsn(end));
+  SC_RETURN_IF_ERROR(PushToAll(*routed));
+  last_pushed_lsn_ = std::max(last_pushed_lsn_, end);
+  return Status::Ok();
+}
+
+Status StreamSession::PushToAll(const std::shared_ptr<const RoutedTransaction>& routed) {
+  for (auto& w : workers_) {
+    // While a queue is full, keep the walsender from timing us out.
+    while (!w->Push(routed, kPollInterval)) {
+      SC_RETURN_IF_ERROR(CheckWorkers());
+      if (stop_->load()) return Status::Ok();  // replay covers what was not queued
+      SC_RETURN_IF_ERROR(stream_->SendStatus(false));
+      if (Clock::now() - last_checkpoint_ >= kCheckpointInterval) SC_RETURN_IF_ERROR(Checkpoint());
+    }
+  }
+  return Status::Ok();
+}
+
+Status StreamSession::CheckWorkers() const {
+  for (const auto& w : workers_)
+    if (w->failed()) return w->failure();
+  return Status::Ok();
+}
+
+Status StreamSession::Checkpoint() {
+  last_checkpoint_ = Clock::now();
+  if (workers_.empty()) return Status::Ok();
+  std::map<std::string, Lsn> changed;
+  Lsn min_durable = UINT64_MAX;
+  for (const auto& w : workers_) {
+    const Lsn d = w->durable_lsn();
+    min_durable = std::min(min_durable, d);
+    auto it = saved_progress_.find(w->id());
+    if (it == saved_progress_.end() || it->second < d) changed[w->id()] = d;
+  }
+  if (!changed.empty()) {
+    Status s = store_.SaveProgress(changed);
+    if (!s.ok()) return s.Prefixed("writing the checkpoint");
+    for (const auto& [id, lsn] : changed) saved_progress_[id] = lsn;
+  }
+  // Confirm only what every destination has made durable (and, for Kafka,
+  // what the store now records).
+  if (stream_ && min_durable != 0 && min_durable != UINT64_MAX) stream_->SetFlushLsn(min_durable);
+  return Status::Ok();
+}
+
+void StreamSession::Shutdown(bool drain) {
+  for (auto& w : workers_) w->Stop(drain);
+  if (stream_ && drain) {
+    (void)Checkpoint();
+    (void)stream_->SendStatus(false);
+  }
+  if (stream_) stream_->Close();
+}
+
+}  // namespace shardcast

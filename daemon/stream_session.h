@@ -1,0 +1,61 @@
+// One attempt at streaming: opens every destination, reconciles its progress
+// with the checkpoint store and the slot, starts the apply workers and runs
+// the reader loop until stopped or until something fails. Nothing survives
+// the session but what is durable (destinations, RocksDB, the slot).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cdc/decoder.h"
+#include "cdc/replication_stream.h"
+#include "checkpoint/store.h"
+#include "common/status.h"
+#include "daemon/config.h"
+#include "sharding/router.h"
+#include "sink/destination_worker.h"
+
+namespace shardcast {
+
+class StreamSession {
+ public:
+  StreamSession(const Config& config, const std::string& source_dsn, const std::string& source_db,
+                const Router& router, CheckpointStore& store, const std::atomic<bool>* stop);
+  ~StreamSession();
+
+  // Runs until *stop (ok, after draining and checkpointing) or a failure.
+  Status Run();
+
+ private:
+  Status OpenDestinations(std::map<std::string, Lsn>& progress);
+  Status PrepareSlot(const std::map<std::string, Lsn>& progress);
+  Status ReadLoop();
+  Status Dispatch(std::shared_ptr<Transaction> txn);
+  Status PushToAll(const std::shared_ptr<const RoutedTransaction>& routed);
+  Status CheckWorkers() const;
+  // Saves changed progress (one synced batch), then confirms the minimum to the slot.
+  Status Checkpoint();
+  void Shutdown(bool drain);
+
+  const Config& config_;
+  const std::string& source_dsn_;
+  const std::string& source_db_;
+  const Router& router_;
+  CheckpointStore& store_;
+  const std::atomic<bool>* stop_;
+
+  std::vector<std::unique_ptr<DestinationWorker>> workers_;
+  std::unique_ptr<ReplicationStream> stream_;
+  Decoder decoder_;
+  std::map<std::string, Lsn> saved_progress_;
+  Lsn start_lsn_ = 0;
+  Lsn last_pushed_lsn_ = 0;
+  std::chrono::steady_clock::time_point last_checkpoint_{};
+  std::chrono::steady_clock::time_point last_message_{};
+};
+
+}  // namespace shardcast

@@ -1,0 +1,220 @@
+#include "sink/postgres/shard_sink.h"
+
+#include <thread>
+#include <utility>
+
+namespace shardcast {
+namespace {
+
+constexpr const char* kCreateProgress =
+    "CREATE SCHEMA IF NOT EXISTS shardcast;\n"
+    "CREATE TABLE IF NOT EXISTS shardcast.progress (destination text PRIMARY KEY, end_lsn pg_lsn NOT NULL, "
+    "updated_at timestamptz NOT NULL DEFAULT now())";
+
+}  // namespace
+
+ShardSink::ShardSink(Options options) : options_(std::move(options)) {}
+
+StatusOr<Lsn> ShardSink::Open() {
+  Close();
+  const std::string context = "opening " + options_.destination;
+  auto conn = ConnectPinned(options_.dsn);
+  if (!conn.ok()) return conn.status().Prefixed(context);
+
+  // Look before creating: CREATE ... IF NOT EXISTS still needs the CREATE
+  // privilege, which a shard role that was given the table need not have.
+  SC_ASSIGN_OR_RETURN(PgResult found,
+                      ExecSql(conn->get(), "SELECT to_regclass('shardcast.progress') IS NOT NULL", context));
+  if (std::string_view(PQgetvalue(found.get(), 0, 0)) != "t") {
+    auto created = ExecSql(conn->get(), kCreateProgress, context + ": creating shardcast.progress");
+    if (!created.ok()) {
+      // Another destination on this database may have created it just now.
+      SC_ASSIGN_OR_RETURN(
+          found, ExecSql(conn->get(), "SELECT to_regclass('shardcast.progress') IS NOT NULL", context));
+      if (std::string_view(PQgetvalue(found.get(), 0, 0)) != "t") return created.status();
+    }
+  }
+
+  const char* params[] = {options_.destination.c_str()};
+  PgResult row(PQexecParams(conn->get(), "SELECT end_lsn FROM shardcast.progress WHERE destination = $1", 1,
+                            nullptr, params, nullptr, nullptr, 0));
+  if (row == nullptr || PQresultStatus(row.get()) != PGRES_TUPLES_OK) {
+    return ShardResultError(conn->get(), row.get(), context + ": reading shardcast.progress");
+  }
+  Lsn progress = 0;
+  if (PQntuples(row.get()) > 0) {
+    auto lsn = ParseLsn(PQgetvalue(row.get(), 0, 0));
+    if (!lsn) return Corruption(context + ": shardcast.progress holds an unreadable end_lsn");
+    progress = *lsn;
+  }
+  conn_ = std::move(*conn);
+  durable_.store(progress, std::memory_order_release);
+  pending_ = 0;
+  last_write_ = Clock::now();
+  return progress;
+}
+
+std::int32_t ShardSink::IndexIn(const std::shared_ptr<const Ring>& ring) {
+  if (ring == ring_) return index_;
+  ring_ = ring;
+  index_ = -1;
+  if (ring == nullptr) return index_;
+  const auto& shards = ring->shards();
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    if (shards[i].id == options_.shard_id) index_ = static_cast<std::int32_t>(i);
+  }
+  return index_;
+}
+
+std::string ShardSink::ProgressSql(Lsn lsn) const {
+  std::string sql = "INSERT INTO shardcast.progress (destination, end_lsn, updated_at) VALUES (";
+  AppendLiteral(sql, options_.destination);
+  sql += ", '" + FormatLsn(lsn) +
+         "', now()) ON CONFLICT (destination) DO UPDATE SET end_lsn = EXCLUDED.end_lsn, ";
+  sql += "updated_at = EXCLUDED.updated_at";
+  return sql;
+}
+
+Status ShardSink::Fail(Status status) {
+  // Dropping the connection rolls back whatever the batch did; Open again.
+  conn_.reset();
+  has_in_flight_ = false;
+  in_flight_ = {};
+  return status;
+}
+
+Status ShardSink::Apply(const TxnBatch& batch) {
+  if (conn_ == nullptr) {
+    return FailedPrecondition("applying to " + options_.destination +
+                              ": not open (after a failure, Open again)");
+  }
+  const Lsn durable = durable_lsn();
+  Lsn last = 0;
+  bool begun = false;
+  // Chunks go out while later ones are built: the server executes one while
+  // the next is assembled. Simple-protocol multi-statement Queries rather than
+  // pipeline mode: values are literals anyway, one Query message carries many
+  // statements (pipeline mode needs Parse/Bind/Execute per statement), and
+  // PQgetResult still yields one result per statement, so a failure is
+  // pinned to its statement.
+  SqlBuilder builder(options_.tables, options_.max_statement_bytes,
+                     [this](SqlChunk& chunk) { return SendChunk(chunk); });
+  for (const auto& routed : batch) {
+    if (routed == nullptr || routed->txn == nullptr)
+      return Fail(Internal("Apply: empty transaction in batch"));
+    const Transaction& txn = *routed->txn;
+    if (txn.end_lsn <= durable) continue;  // applied before: its effect and progress are committed
+    if (routed->placements.size() != txn.changes.size()) {
+      return Fail(Internal("Apply: transaction at " + FormatLsn(txn.end_lsn) + " has " +
+                           std::to_string(routed->placements.size()) + " placements for " +
+                           std::to_string(txn.changes.size()) + " changes"));
+    }
+    last = txn.end_lsn;
+    const std::int32_t index = IndexIn(routed->ring);
+    if (index < 0) continue;  // this shard is not in the ring in force: nothing is for it
+    for (std::size_t i = 0; i < txn.changes.size(); ++i) {
+      ShardAction action = ActionFor(txn.changes[i], routed->placements[i], index);
+      if (action == ShardAction::kSkip) continue;
+      Status s = begun ? Status::Ok() : builder.AddStatement("BEGIN", "BEGIN");
+      begun = true;
+      if (s.ok()) s = builder.Add(action, txn.changes[i], routed->placements[i], txn.end_lsn);
+      if (!s.ok()) {
+        // Server errors already name their statement; builder errors get the position here.
+        bool named = s.message().rfind("applying to ", 0) == 0;
+        return Fail(named ? s
+                          : s.Prefixed("applying to " + options_.destination + " at position " +
+                                       FormatLsn(txn.end_lsn)));
+      }
+    }
+  }
+  if (last == 0) return Status::Ok();  // everything was applied before
+  if (!begun) {
+    // Nothing here for this shard: defer the progress bump (Poll writes it).
+    pending_ = last;
+    if (Clock::now() - last_write_ < options_.idle_progress_interval) return Status::Ok();
+    return WriteProgress(last);
+  }
+  Status s = builder.AddStatement(ProgressSql(last), "progress row", last);
+  if (s.ok()) s = builder.AddStatement("COMMIT", "COMMIT", last);
+  if (s.ok()) s = builder.Finish();
+  if (s.ok()) s = Drain();
+  if (!s.ok()) return Fail(s);
+  durable_.store(last, std::memory_order_release);
+  pending_ = 0;
+  last_write_ = Clock::now();
+  return Status::Ok();
+}
+
+Status ShardSink::SendChunk(SqlChunk& chunk) {
+  SC_RETURN_IF_ERROR(Drain());
+  if (PQsendQuery(conn_.get(), chunk.sql.c_str()) == 0) {
+    return ShardResultError(conn_.get(), nullptr, "applying to " + options_.destination + ": sending");
+  }
+  in_flight_ = std::move(chunk);
+  has_in_flight_ = true;
+  return Status::Ok();
+}
+
+Status ShardSink::Drain() {
+  if (!has_in_flight_) return Status::Ok();
+  has_in_flight_ = false;
+  Status first_error;
+  std::size_t done = 0;
+  // Read every result, also after an error, so the connection is idle again.
+  while (PgResult result{PQgetResult(conn_.get())}) {
+    ExecStatusType st = PQresultStatus(result.get());
+    const StatementInfo* info = done < in_flight_.statements.size() ? &in_flight_.statements[done] : nullptr;
+    std::string context =
+        "applying to " + options_.destination + ": " + (info ? info->Describe() : "statement");
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+      // COMMIT of a transaction that had failed reports ROLLBACK, not an error.
+      if (first_error.ok() && info != nullptr && info->subject == "COMMIT" &&
+          std::string_view(PQcmdStatus(result.get())) != "COMMIT") {
+        first_error = FailedPrecondition(context + ": the transaction was rolled back");
+      }
+      ++done;
+    } else if (first_error.ok()) {
+      first_error = ShardResultError(conn_.get(), result.get(), context);
+    }
+  }
+  if (first_error.ok() && done != in_flight_.statements.size()) {
+    first_error =
+        ShardResultError(conn_.get(), nullptr,
+                         "applying to " + options_.destination + ": " + std::to_string(done) + " of " +
+                             std::to_string(in_flight_.statements.size()) + " statements answered");
+  }
+  in_flight_ = {};
+  return first_error;
+}
+
+Status ShardSink::WriteProgress(Lsn lsn) {
+  auto result =
+      ExecSql(conn_.get(), ProgressSql(lsn),
+              "applying to " + options_.destination + ": progress row at position " + FormatLsn(lsn));
+  if (!result.ok()) return Fail(result.status());
+  durable_.store(lsn, std::memory_order_release);
+  pending_ = 0;
+  last_write_ = Clock::now();
+  return Status::Ok();
+}
+
+Status ShardSink::Poll(std::chrono::milliseconds timeout) {
+  if (conn_ == nullptr || pending_ <= durable_lsn()) return Status::Ok();
+  auto due = last_write_ + options_.idle_progress_interval;
+  auto now = Clock::now();
+  if (due > now) {
+    if (due - now > timeout) return Status::Ok();
+    std::this_thread::sleep_for(due - now);
+  }
+  return WriteProgress(pending_);
+}
+
+void ShardSink::Close() {
+  conn_.reset();
+  has_in_flight_ = false;
+  in_flight_ = {};
+  ring_.reset();
+  index_ = -1;
+}
+
+}  // namespace shardcast

@@ -1,0 +1,82 @@
+// Applies routed transactions to one shard database (one shard in one region)
+// with exactly-once effect: every destination transaction also upserts this
+// destination's row in shardcast.progress, so the row says exactly which
+// source transactions are in (DESIGN.md "Semantics").
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sink/postgres/pg_conn.h"
+#include "sink/postgres/sql_builder.h"
+#include "sink/sink.h"
+
+namespace shardcast {
+
+class ShardSink : public Sink {
+ public:
+  struct Options {
+    std::string destination;                    // "s0@us-east": id() and the key of the progress row
+    std::string shard_id;                       // "s0": looked up in each transaction's ring
+    std::string dsn;                            // never logged or put in a message: it may hold a password
+    std::vector<TableSpec> tables;              // the configured tables (TRUNCATE targets)
+    std::size_t max_statement_bytes = 1 << 20;  // SQL text sent per Query message
+    // An idle shard (no change of a batch is for it) writes its progress row
+    // at most this often, from Apply or Poll.
+    std::chrono::milliseconds idle_progress_interval{1000};
+  };
+
+  explicit ShardSink(Options options);
+  ~ShardSink() override = default;
+
+  const std::string& id() const override { return options_.destination; }
+
+  // Connects, creates schema shardcast and table shardcast.progress when
+  // absent, and returns this destination's end_lsn from it (0 if no row).
+  StatusOr<Lsn> Open() override;
+
+  // All transactions of the batch above durable_lsn() in one destination
+  // transaction, ending with the progress upsert. On failure nothing of the
+  // batch is applied, the connection is dropped and Open must be called again;
+  // the Status names the statement's table, key(s), position and the server's
+  // message and SQLSTATE.
+  Status Apply(const TxnBatch& batch) override;
+
+  // Writes a deferred progress bump of an idle shard once it is due, waiting
+  // for it when it falls due within timeout. Returns at once otherwise.
+  Status Poll(std::chrono::milliseconds timeout) override;
+
+  Lsn durable_lsn() const override { return durable_.load(std::memory_order_acquire); }
+
+  void Close() override;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  std::int32_t IndexIn(const std::shared_ptr<const Ring>& ring);
+  Status SendChunk(SqlChunk& chunk);
+  Status Drain();
+  Status WriteProgress(Lsn lsn);
+  std::string ProgressSql(Lsn lsn) const;
+  Status Fail(Status status);
+
+  Options options_;
+  PgConn conn_;
+
+  std::shared_ptr<const Ring> ring_;  // the ring whose index is cached (held so its address stays unique)
+  std::int32_t index_ = -1;           // this shard's index in ring_->shards(), -1 if absent
+
+  SqlChunk in_flight_;  // the chunk whose results are not read yet
+  bool has_in_flight_ = false;
+
+  std::atomic<Lsn> durable_{0};
+  Lsn pending_ = 0;  // end_lsn of idle transactions not yet written to the progress row
+  Clock::time_point last_write_{};
+};
+
+}  // namespace shardcast

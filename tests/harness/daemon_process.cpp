@@ -1,0 +1,118 @@
+#include "tests/harness/daemon_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace shardcast::testing {
+
+namespace {
+int Decode(int wstatus) {
+  if (WIFEXITED(wstatus)) return WEXITSTATUS(wstatus);
+  if (WIFSIGNALED(wstatus)) return -WTERMSIG(wstatus);
+  return -1;
+}
+
+std::vector<char*> Argv(const std::vector<std::string>& args, std::vector<std::string>& storage) {
+  storage.clear();
+  storage.push_back(SHARDCAST_BINARY);
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& s : storage) argv.push_back(s.data());
+  argv.push_back(nullptr);
+  return argv;
+}
+}  // namespace
+
+StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(const std::vector<std::string>& args,
+                                                              const std::string& log_path) {
+  std::vector<std::string> storage;
+  auto argv = Argv(args, storage);
+  pid_t pid = fork();
+  if (pid < 0) return Internal("fork failed");
+  if (pid == 0) {
+    int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  auto p = std::unique_ptr<DaemonProcess>(new DaemonProcess());
+  p->pid_ = pid;
+  p->log_path_ = log_path;
+  return p;
+}
+
+DaemonProcess::~DaemonProcess() {
+  Kill9();
+}
+
+bool DaemonProcess::Running() {
+  if (pid_ < 0) return false;
+  int ws = 0;
+  pid_t r = waitpid(pid_, &ws, WNOHANG);
+  if (r == pid_) {
+    exit_code_ = Decode(ws);
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+StatusOr<int> DaemonProcess::Terminate(int timeout_s) {
+  if (!Running()) return exit_code_;
+  kill(pid_, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!Running()) return exit_code_;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  Kill9();
+  return Internal("shardcast did not exit within " + std::to_string(timeout_s) + " s of SIGTERM");
+}
+
+void DaemonProcess::Kill9() {
+  if (pid_ < 0) return;
+  kill(pid_, SIGKILL);
+  int ws = 0;
+  waitpid(pid_, &ws, 0);
+  exit_code_ = Decode(ws);
+  pid_ = -1;
+}
+
+std::string DaemonProcess::Log() const {
+  std::ifstream in(log_path_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int RunShardcast(const std::vector<std::string>& args, std::string* output) {
+  char tmpl[] = "/tmp/shardcast-run-XXXXXX";
+  int fd = mkstemp(tmpl);
+  if (fd < 0) return -1;
+  close(fd);
+  int code = -1;
+  {
+    auto p = DaemonProcess::Start(args, tmpl);
+    if (!p.ok()) return -1;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while ((*p)->Running() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if ((*p)->Running()) (*p)->Kill9();
+    code = (*p)->exit_code();
+    if (output) *output = (*p)->Log();
+  }
+  unlink(tmpl);
+  return code;
+}
+
+}  // namespace shardcast::testing

@@ -1,0 +1,40 @@
+#include <gtest/gtest.h>
+
+#include "cdc/source_catalog.h"
+
+namespace shardcast {
+namespace {
+
+constexpr const char* kPinned =
+    "options='-c DateStyle=ISO -c TimeZone=UTC -c extra_float_digits=3 -c bytea_output=hex -c "
+    "IntervalStyle=postgres'";
+
+// Keys come out in libpq's own order, values quoted.
+TEST(CdcPinnedDsn, KeyValueDsn) {
+  EXPECT_EQ(PinnedDsn("host=h port=5433 dbname=app", true),
+            std::string("dbname='app' host='h' port='5433' ") + kPinned + " replication='database'");
+  EXPECT_EQ(PinnedDsn("host=h dbname=app", false), std::string("dbname='app' host='h' ") + kPinned);
+}
+
+TEST(CdcPinnedDsn, UriDsn) {
+  std::string d = PinnedDsn("postgresql://u:se'cret@db.example:6543/app?sslmode=disable", true);
+  EXPECT_NE(d.find("host='db.example'"), std::string::npos) << d;
+  EXPECT_NE(d.find("port='6543'"), std::string::npos) << d;
+  EXPECT_NE(d.find("dbname='app'"), std::string::npos) << d;
+  EXPECT_NE(d.find("sslmode='disable'"), std::string::npos) << d;
+  EXPECT_NE(d.find("password='se\\'cret'"), std::string::npos) << d;
+  EXPECT_NE(d.find(kPinned), std::string::npos) << d;
+  EXPECT_NE(d.find("replication='database'"), std::string::npos) << d;
+}
+
+TEST(CdcPinnedDsn, UserOptionsKeptAndOursWin) {
+  std::string d =
+      PinnedDsn("dbname=app options='-c TimeZone=Asia/Tokyo -c work_mem=64MB' replication=true", false);
+  EXPECT_NE(d.find("options='-c TimeZone=Asia/Tokyo -c work_mem=64MB -c DateStyle=ISO -c TimeZone=UTC"),
+            std::string::npos)
+      << d;
+  EXPECT_EQ(d.find("replication"), std::string::npos) << d;  // an ordinary connection stays ordinary
+}
+
+}  // namespace
+}  // namespace shardcast

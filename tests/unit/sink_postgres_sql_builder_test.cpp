@@ -1,0 +1,300 @@
+// The SQL a shard transaction sends: grouping, order, quoting, chunking.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sink/postgres/sql_builder.h"
+
+namespace shardcast {
+namespace {
+
+std::shared_ptr<const Relation> MakeRelation(std::string schema, std::string name,
+                                             std::vector<std::string> cols) {
+  auto rel = std::make_shared<Relation>();
+  rel->schema = std::move(schema);
+  rel->name = std::move(name);
+  for (auto& c : cols) rel->columns.push_back(Column{c});
+  return rel;
+}
+
+Value T(std::string s) {
+  return Value::Text(std::move(s));
+}
+Value U() {
+  return Value{Value::Kind::kUnchanged, {}};
+}
+
+Change Insert(const std::shared_ptr<const Relation>& rel, Tuple row) {
+  Change c;
+  c.op = Op::kInsert;
+  c.relation = rel;
+  c.new_tuple = std::move(row);
+  return c;
+}
+Change Delete(const std::shared_ptr<const Relation>& rel, Tuple old_row, char kind = 'K') {
+  Change c;
+  c.op = Op::kDelete;
+  c.relation = rel;
+  c.old_kind = kind;
+  c.old_tuple = std::move(old_row);
+  return c;
+}
+Change Update(const std::shared_ptr<const Relation>& rel, Tuple new_row, char kind = 0, Tuple old_row = {}) {
+  Change c;
+  c.op = Op::kUpdate;
+  c.relation = rel;
+  c.old_kind = kind;
+  c.old_tuple = std::move(old_row);
+  c.new_tuple = std::move(new_row);
+  return c;
+}
+
+class SqlBuilderTest : public ::testing::Test {
+ protected:
+  SqlBuilderTest() {
+    tables_.push_back(TableSpec{"public", "items", TableMode::kDistributed, {"id"}, {"id"}});
+    tables_.push_back(TableSpec{"public", "pairs", TableMode::kDistributed, {"a"}, {"a", "b"}});
+    tables_.push_back(TableSpec{"public", "other", TableMode::kDistributed, {"id"}, {"id"}});
+    items_ = MakeRelation("public", "items", {"id", "name", "body"});
+    pairs_ = MakeRelation("public", "pairs", {"a", "b", "v"});
+    other_ = MakeRelation("public", "other", {"id"});
+    p_items_.table = &tables_[0];
+    p_pairs_.table = &tables_[1];
+    p_other_.table = &tables_[2];
+  }
+
+  SqlBuilder Builder(std::size_t max = 1 << 20) {
+    return SqlBuilder(tables_, max, [this](SqlChunk& chunk) {
+      chunks_.push_back(chunk);
+      return Status::Ok();
+    });
+  }
+  std::string AllSql() const {
+    std::string out;
+    for (const auto& c : chunks_) out += c.sql;
+    return out;
+  }
+
+  std::vector<TableSpec> tables_;
+  std::shared_ptr<const Relation> items_, pairs_, other_;
+  Placement p_items_, p_pairs_, p_other_;
+  std::vector<SqlChunk> chunks_;
+};
+
+TEST_F(SqlBuilderTest, GroupsConsecutiveInsertsAndDeletes) {
+  auto b = Builder();
+  std::vector<Change> cs = {Insert(items_, {T("1"), T("a"), T("x")}),
+                            Insert(items_, {T("2"), T("b"), T("y")}),
+                            Delete(items_, {T("3"), Value::Null(), Value::Null()}),
+                            Delete(items_, {T("4"), Value::Null(), Value::Null()})};
+  ASSERT_TRUE(b.Add(ShardAction::kInsert, cs[0], p_items_, 0x10).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kInsert, cs[1], p_items_, 0x20).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kDelete, cs[2], p_items_, 0x20).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kDelete, cs[3], p_items_, 0x20).ok());
+  ASSERT_TRUE(b.Finish().ok());
+  ASSERT_EQ(chunks_.size(), 1u);
+  EXPECT_EQ(
+      chunks_[0].sql,
+      "INSERT INTO \"public\".\"items\" (\"id\",\"name\",\"body\") VALUES ('1','a','x'),('2','b','y');\n"
+      "DELETE FROM \"public\".\"items\" WHERE \"id\" IN ('3','4');\n");
+  ASSERT_EQ(chunks_[0].statements.size(), 2u);
+  EXPECT_EQ(chunks_[0].statements[0].rows, 2u);
+  EXPECT_EQ(chunks_[0].statements[0].Describe(), "public.items (id)=(1), (id)=(2) at positions 0/10..0/20");
+  EXPECT_EQ(chunks_[0].statements[1].Describe(), "public.items (id)=(3), (id)=(4) at position 0/20");
+}
+
+TEST_F(SqlBuilderTest, PreservesOrderAcrossKindsAndTables) {
+  auto b = Builder();
+  Change i1 = Insert(items_, {T("1"), T("a"), T("x")});
+  Change d1 = Delete(items_, {T("1"), Value::Null(), Value::Null()});
+  Change i1again = Insert(items_, {T("1"), T("b"), T("y")});
+  Change o = Insert(other_, {T("9")});
+  Change i2 = Insert(items_, {T("2"), T("c"), T("z")});
+  ASSERT_TRUE(b.Add(ShardAction::kInsert, i1, p_items_, 1).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kDelete, d1, p_items_, 1).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kInsert, i1again, p_items_, 1).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kInsert, o, p_other_, 1).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kInsert, i2, p_items_, 1).ok());
+  ASSERT_TRUE(b.Finish().ok());
+  EXPECT_EQ(AllSql(),
+            "INSERT INTO \"public\".\"items\" (\"id\",\"name\",\"body\") VALUES ('1','a','x');\n"
+            "DELETE FROM \"public\".\"items\" WHERE \"id\" IN ('1');\n"
+            "INSERT INTO \"public\".\"items\" (\"id\",\"name\",\"body\") VALUES ('1','b','y');\n"
+            "INSERT INTO \"public\".\"other\" (\"id\") VALUES ('9');\n"
+            "INSERT INTO \"public\".\"items\" (\"id\",\"name\",\"body\") VALUES ('2','c','z');\n");
+}
+
+TEST_F(SqlBuilderTest, QuotesLiteralsAndIdentifiers) {
+  std::string out;
+  AppendLiteral(out, "it's a \\back\\slash ''");
+  EXPECT_EQ(out, "'it''s a \\back\\slash '''''");
+  out.clear();
+  AppendIdentifier(out, "we\"ird");
+  EXPECT_EQ(out, "\"we\"\"ird\"");
+  out.clear();
+  AppendValue(out, Value::Null());
+  EXPECT_EQ(out, "NULL");
+
+  auto rel = MakeRelation("my\"schema", "t'able", {"id", "na\"me"});
+  std::vector<TableSpec> tables = {
+      TableSpec{"my\"schema", "t'able", TableMode::kDistributed, {"id"}, {"id"}}};
+  Placement p;
+  p.table = &tables[0];
+  std::vector<SqlChunk> chunks;
+  SqlBuilder b(tables, 1 << 20, [&](SqlChunk& c) {
+    chunks.push_back(c);
+    return Status::Ok();
+  });
+  Change c = Insert(rel, {T("1"), T("O'Brien \\x00")});
+  Change n = Insert(rel, {T("2"), Value::Null()});
+  ASSERT_TRUE(b.Add(ShardAction::kInsert, c, p, 1).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kInsert, n, p, 1).ok());
+  ASSERT_TRUE(b.Finish().ok());
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].sql,
+            "INSERT INTO \"my\"\"schema\".\"t'able\" (\"id\",\"na\"\"me\") VALUES ('1','O''Brien "
+            "\\x00'),('2',NULL);\n");
+}
+
+TEST_F(SqlBuilderTest, UpdateOmitsUnchangedToastAndKeysByOldTupleWhenPresent) {
+  auto b = Builder();
+  // Key unchanged: no old tuple, WHERE from the new tuple.
+  Change u1 = Update(items_, {T("5"), T("new"), U()});
+  // Key changed: old key tuple 'K' names the row.
+  Change u2 = Update(items_, {T("7"), Value::Null(), T("b")}, 'K', {T("6"), Value::Null(), Value::Null()});
+  ASSERT_TRUE(b.Add(ShardAction::kUpdate, u1, p_items_, 3).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kUpdate, u2, p_items_, 3).ok());
+  ASSERT_TRUE(b.Finish().ok());
+  EXPECT_EQ(AllSql(),
+            "UPDATE \"public\".\"items\" SET \"id\"='5',\"name\"='new' WHERE \"id\"='5';\n"
+            "UPDATE \"public\".\"items\" SET \"id\"='7',\"name\"=NULL,\"body\"='b' WHERE \"id\"='6';\n");
+  EXPECT_EQ(chunks_[0].statements[1].Describe(), "public.items (id)=(6) at position 0/3");
+}
+
+TEST_F(SqlBuilderTest, CompositeKeys) {
+  auto b = Builder();
+  Change d1 = Delete(pairs_, {T("1"), T("x"), Value::Null()});
+  Change d2 = Delete(pairs_, {T("2"), T("y'"), T("v")}, 'O');
+  Change u = Update(pairs_, {T("1"), T("x"), T("nv")});
+  ASSERT_TRUE(b.Add(ShardAction::kDelete, d1, p_pairs_, 1).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kDelete, d2, p_pairs_, 1).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kUpdate, u, p_pairs_, 1).ok());
+  ASSERT_TRUE(b.Finish().ok());
+  EXPECT_EQ(
+      AllSql(),
+      "DELETE FROM \"public\".\"pairs\" WHERE (\"a\",\"b\") IN (('1','x'),('2','y'''));\n"
+      "UPDATE \"public\".\"pairs\" SET \"a\"='1',\"b\"='x',\"v\"='nv' WHERE \"a\"='1' AND \"b\"='x';\n");
+  EXPECT_EQ(chunks_[0].statements[0].Describe(),
+            "public.pairs (a, b)=(1, x), (a, b)=(2, y') at position 0/1");
+}
+
+TEST_F(SqlBuilderTest, MovingUpdateDeletesByOldRowAndInsertsFullNewRow) {
+  Change move = Update(items_, {T("8"), T("n"), U()}, 'O', {T("8"), T("o"), T("big")});
+  Placement p = p_items_;
+  p.old_owner = 0;
+  p.new_owner = 1;
+  p.full_new = {T("8"), T("n"), T("big")};
+  auto b = Builder();
+  ASSERT_TRUE(b.Add(ShardAction::kDelete, move, p, 1).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kInsert, move, p, 1).ok());
+  ASSERT_TRUE(b.Finish().ok());
+  EXPECT_EQ(AllSql(),
+            "DELETE FROM \"public\".\"items\" WHERE \"id\" IN ('8');\n"
+            "INSERT INTO \"public\".\"items\" (\"id\",\"name\",\"body\") VALUES ('8','n','big');\n");
+}
+
+TEST_F(SqlBuilderTest, InsertWithUnchangedToastValueIsAnError) {
+  auto b = Builder();
+  Change c = Insert(items_, {T("1"), U(), T("x")});
+  Status s = b.Add(ShardAction::kInsert, c, p_items_, 1);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("name"), std::string::npos) << s.message();
+}
+
+TEST_F(SqlBuilderTest, TruncateOptionsAndConfiguredTablesOnly) {
+  auto unknown = MakeRelation("public", "unlisted", {"id"});
+  auto b = Builder();
+  for (std::uint8_t opts : {0, 1, 2, 3}) {
+    Change t;
+    t.op = Op::kTruncate;
+    t.truncated = {items_, unknown, pairs_};
+    t.truncate_options = opts;
+    ASSERT_TRUE(b.Add(ShardAction::kTruncate, t, p_items_, 1).ok());
+  }
+  Change none;
+  none.op = Op::kTruncate;
+  none.truncated = {unknown};
+  ASSERT_TRUE(b.Add(ShardAction::kTruncate, none, Placement{}, 1).ok());
+  ASSERT_TRUE(b.Finish().ok());
+  EXPECT_EQ(AllSql(),
+            "TRUNCATE \"public\".\"items\", \"public\".\"pairs\";\n"
+            "TRUNCATE \"public\".\"items\", \"public\".\"pairs\" CASCADE;\n"
+            "TRUNCATE \"public\".\"items\", \"public\".\"pairs\" RESTART IDENTITY;\n"
+            "TRUNCATE \"public\".\"items\", \"public\".\"pairs\" RESTART IDENTITY CASCADE;\n");
+  EXPECT_EQ(chunks_[0].statements[0].Describe(), "TRUNCATE public.items, public.pairs at position 0/1");
+}
+
+TEST_F(SqlBuilderTest, SkipBuildsNothing) {
+  auto b = Builder();
+  Change c = Insert(items_, {T("1"), T("a"), T("x")});
+  ASSERT_TRUE(b.Add(ShardAction::kSkip, c, p_items_, 1).ok());
+  ASSERT_TRUE(b.Finish().ok());
+  EXPECT_TRUE(chunks_.empty());
+}
+
+TEST_F(SqlBuilderTest, ChunksStayUnderTheLimitAndSplitGroups) {
+  constexpr std::size_t kMax = 200;
+  auto b = Builder(kMax);
+  ASSERT_TRUE(b.AddStatement("BEGIN", "BEGIN").ok());
+  std::vector<Change> changes;
+  for (int i = 0; i < 40; ++i) changes.push_back(Insert(items_, {T(std::to_string(i)), T("n"), T("b")}));
+  for (const auto& c : changes) ASSERT_TRUE(b.Add(ShardAction::kInsert, c, p_items_, 1).ok());
+  Change huge = Insert(other_, {T(std::string(500, 'z'))});
+  ASSERT_TRUE(b.Add(ShardAction::kInsert, huge, p_other_, 2).ok());
+  ASSERT_TRUE(b.AddStatement("COMMIT", "COMMIT", 2).ok());
+  ASSERT_TRUE(b.Finish().ok());
+  ASSERT_GT(chunks_.size(), 3u);
+  std::size_t rows = 0;
+  std::size_t big = 0;
+  for (const auto& c : chunks_) {
+    if (c.sql.size() > kMax) {
+      ++big;  // only the row that alone exceeds the limit
+      EXPECT_EQ(c.statements.size(), 1u);
+      EXPECT_NE(c.sql.find(std::string(500, 'z')), std::string::npos);
+    }
+    // Every chunk holds whole statements, one description per statement.
+    std::size_t ends = 0;
+    for (std::size_t pos = c.sql.find(";\n"); pos != std::string::npos; pos = c.sql.find(";\n", pos + 2))
+      ++ends;
+    EXPECT_EQ(ends, c.statements.size()) << c.sql;
+    for (const auto& s : c.statements) {
+      if (s.subject == "public.items") rows += s.rows;
+    }
+  }
+  EXPECT_EQ(big, 1u);
+  EXPECT_EQ(rows, 40u);
+  EXPECT_EQ(chunks_.front().sql.rfind("BEGIN;\nINSERT INTO", 0), 0u);
+  EXPECT_EQ(chunks_.back().sql, "COMMIT;\n");
+}
+
+TEST_F(SqlBuilderTest, SenderFailureStopsTheBuild) {
+  SqlBuilder b(tables_, 10, [](SqlChunk&) { return Unavailable("gone"); });
+  ASSERT_TRUE(b.AddStatement("BEGIN", "BEGIN").ok());
+  Status s = b.AddStatement("COMMIT", "COMMIT");
+  EXPECT_EQ(s.code(), Code::kUnavailable);
+}
+
+TEST_F(SqlBuilderTest, MissingPrimaryKeyColumnIsNamed) {
+  auto rel = MakeRelation("public", "items", {"name"});
+  auto b = Builder();
+  Change c = Insert(rel, {T("a")});
+  Status s = b.Add(ShardAction::kInsert, c, p_items_, 1);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition);
+  EXPECT_NE(s.message().find("public.items"), std::string::npos);
+  EXPECT_NE(s.message().find("id"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shardcast
