@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "cdc/cursor.h"
-#include "cdc/pq_util.h"
+#include "pq/pq_util.h"
 
 namespace shardcast {
 namespace {
@@ -81,7 +81,7 @@ struct ReplicationStream::Impl {
 };
 
 StatusOr<std::unique_ptr<ReplicationStream>> ReplicationStream::Connect(const std::string& dsn) {
-  SC_ASSIGN_OR_RETURN(PgConnPtr conn, ConnectPinned(dsn, /*replication=*/true));
+  SC_ASSIGN_OR_RETURN(PgConnPtr conn, ConnectPinned(dsn, /*replication=*/true, "the source"));
   std::unique_ptr<ReplicationStream> s(new ReplicationStream());
   s->impl_ = std::make_unique<Impl>();
   s->impl_->conn = std::move(conn);

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <set>
 
-#include "cdc/pq_util.h"
+#include "pq/pq_util.h"
 
 namespace shardcast {
 namespace {
@@ -58,7 +58,7 @@ struct SourceCatalog::Impl {
 };
 
 StatusOr<std::unique_ptr<SourceCatalog>> SourceCatalog::Connect(const std::string& dsn) {
-  SC_ASSIGN_OR_RETURN(PgConnPtr conn, ConnectPinned(dsn, /*replication=*/false));
+  SC_ASSIGN_OR_RETURN(PgConnPtr conn, ConnectPinned(dsn, /*replication=*/false, "the source"));
   std::unique_ptr<SourceCatalog> c(new SourceCatalog());
   c->impl_ = std::make_unique<Impl>();
   c->impl_->conn = std::move(conn);
@@ -180,6 +180,29 @@ Status SourceCatalog::Exec(const std::string& sql) {
   ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
   if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) return ResultError(impl_->conn.get(), res.get(), sql);
   return Status::Ok();
+}
+
+namespace {
+std::string QuoteConnValue(const std::string& v) {
+  std::string out = "'";
+  for (char ch : v) {
+    if (ch == '\'' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  out += '\'';
+  return out;
+}
+}  // namespace
+
+std::string PinnedDsn(const std::string& dsn, bool replication) {
+  auto params = PinnedParams(dsn, replication);
+  if (!params.ok()) return dsn;  // connecting reports the parse error
+  std::string out;
+  for (const auto& [k, v] : *params) {
+    if (!out.empty()) out += ' ';
+    out += k + "=" + QuoteConnValue(v);
+  }
+  return out;
 }
 
 }  // namespace shardcast

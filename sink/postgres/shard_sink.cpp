@@ -18,12 +18,16 @@ ShardSink::ShardSink(Options options) : options_(std::move(options)) {}
 StatusOr<Lsn> ShardSink::Open() {
   Close();
   const std::string context = "opening " + options_.destination;
-  auto conn = ConnectPinned(options_.dsn);
+  auto conn = ConnectPinned(options_.dsn, /*replication=*/false, "shard " + options_.destination);
   if (!conn.ok()) return conn.status().Prefixed(context);
+  // Values are sent as quoted literals: they must not be read as escapes.
+  const char* scs = PQparameterStatus(conn->get(), "standard_conforming_strings");
+  if (scs == nullptr || std::string_view(scs) != "on")
+    return FailedPrecondition(context + ": the server did not accept standard_conforming_strings=on");
 
   // Look before creating: CREATE ... IF NOT EXISTS still needs the CREATE
   // privilege, which a shard role that was given the table need not have.
-  SC_ASSIGN_OR_RETURN(PgResult found,
+  SC_ASSIGN_OR_RETURN(PgResultPtr found,
                       ExecSql(conn->get(), "SELECT to_regclass('shardcast.progress') IS NOT NULL", context));
   if (std::string_view(PQgetvalue(found.get(), 0, 0)) != "t") {
     auto created = ExecSql(conn->get(), kCreateProgress, context + ": creating shardcast.progress");
@@ -36,10 +40,10 @@ StatusOr<Lsn> ShardSink::Open() {
   }
 
   const char* params[] = {options_.destination.c_str()};
-  PgResult row(PQexecParams(conn->get(), "SELECT end_lsn FROM shardcast.progress WHERE destination = $1", 1,
-                            nullptr, params, nullptr, nullptr, 0));
+  PgResultPtr row(PQexecParams(conn->get(), "SELECT end_lsn FROM shardcast.progress WHERE destination = $1",
+                               1, nullptr, params, nullptr, nullptr, 0));
   if (row == nullptr || PQresultStatus(row.get()) != PGRES_TUPLES_OK) {
-    return ShardResultError(conn->get(), row.get(), context + ": reading shardcast.progress");
+    return ResultError(conn->get(), row.get(), context + ": reading shardcast.progress");
   }
   Lsn progress = 0;
   if (PQntuples(row.get()) > 0) {
@@ -148,7 +152,7 @@ Status ShardSink::Apply(const TxnBatch& batch) {
 Status ShardSink::SendChunk(SqlChunk& chunk) {
   SC_RETURN_IF_ERROR(Drain());
   if (PQsendQuery(conn_.get(), chunk.sql.c_str()) == 0) {
-    return ShardResultError(conn_.get(), nullptr, "applying to " + options_.destination + ": sending");
+    return ResultError(conn_.get(), nullptr, "applying to " + options_.destination + ": sending");
   }
   in_flight_ = std::move(chunk);
   has_in_flight_ = true;
@@ -161,7 +165,7 @@ Status ShardSink::Drain() {
   Status first_error;
   std::size_t done = 0;
   // Read every result, also after an error, so the connection is idle again.
-  while (PgResult result{PQgetResult(conn_.get())}) {
+  while (PgResultPtr result{PQgetResult(conn_.get())}) {
     ExecStatusType st = PQresultStatus(result.get());
     const StatementInfo* info = done < in_flight_.statements.size() ? &in_flight_.statements[done] : nullptr;
     std::string context =
@@ -174,14 +178,13 @@ Status ShardSink::Drain() {
       }
       ++done;
     } else if (first_error.ok()) {
-      first_error = ShardResultError(conn_.get(), result.get(), context);
+      first_error = ResultError(conn_.get(), result.get(), context);
     }
   }
   if (first_error.ok() && done != in_flight_.statements.size()) {
-    first_error =
-        ShardResultError(conn_.get(), nullptr,
-                         "applying to " + options_.destination + ": " + std::to_string(done) + " of " +
-                             std::to_string(in_flight_.statements.size()) + " statements answered");
+    first_error = ResultError(conn_.get(), nullptr,
+                              "applying to " + options_.destination + ": " + std::to_string(done) + " of " +
+                                  std::to_string(in_flight_.statements.size()) + " statements answered");
   }
   in_flight_ = {};
   return first_error;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "sink/postgres/pg_conn.h"
+#include "pq/pq_util.h"
 #include "sink/postgres/sql_builder.h"
 #include "sink/sink.h"
 
@@ -66,7 +66,7 @@ class ShardSink : public Sink {
   Status Fail(Status status);
 
   Options options_;
-  PgConn conn_;
+  PgConnPtr conn_;
 
   std::shared_ptr<const Ring> ring_;  // the ring whose index is cached (held so its address stays unique)
   std::int32_t index_ = -1;           // this shard's index in ring_->shards(), -1 if absent

@@ -7,13 +7,16 @@ namespace {
 
 constexpr const char* kPinned =
     "options='-c DateStyle=ISO -c TimeZone=UTC -c extra_float_digits=3 -c bytea_output=hex -c "
-    "IntervalStyle=postgres'";
+    "IntervalStyle=postgres -c standard_conforming_strings=on'";
+constexpr const char* kDefaults = " client_encoding='UTF8' fallback_application_name='shardcast'";
 
 // Keys come out in libpq's own order, values quoted.
 TEST(CdcPinnedDsn, KeyValueDsn) {
-  EXPECT_EQ(PinnedDsn("host=h port=5433 dbname=app", true),
-            std::string("dbname='app' host='h' port='5433' ") + kPinned + " replication='database'");
-  EXPECT_EQ(PinnedDsn("host=h dbname=app", false), std::string("dbname='app' host='h' ") + kPinned);
+  EXPECT_EQ(
+      PinnedDsn("host=h port=5433 dbname=app", true),
+      std::string("dbname='app' host='h' port='5433' ") + kPinned + kDefaults + " replication='database'");
+  EXPECT_EQ(PinnedDsn("host=h dbname=app", false),
+            std::string("dbname='app' host='h' ") + kPinned + kDefaults);
 }
 
 TEST(CdcPinnedDsn, UriDsn) {
