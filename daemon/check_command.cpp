@@ -1,6 +1,5 @@
 // `shardcast check`: everything that must hold before `run` can work, each
 // finding on its own line with the fix, exit non-zero when any fails.
-#include <libpq-fe.h>
 #include <librdkafka/rdkafka.h>
 
 #include <cstdio>
@@ -13,17 +12,11 @@
 #include "daemon/redact.h"
 #include "daemon/sink_factory.h"
 #include "daemon/source_setup.h"
+#include "pq/pq_util.h"
 
 namespace shardcast {
 
 namespace {
-
-struct PgConnCloser {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-struct PgResultClear {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
 
 class Findings {
  public:
@@ -40,16 +33,16 @@ class Findings {
 
 void CheckShard(const std::string& dest, const std::string& dsn, const std::vector<SourceTableInfo>& tables,
                 Findings& f) {
-  std::unique_ptr<PGconn, PgConnCloser> conn(PQconnectdb(dsn.c_str()));
-  if (PQstatus(conn.get()) != CONNECTION_OK) {
-    f.Fail(Unavailable("shard " + dest + " (" + RedactDsn(dsn) +
-                       ") is unreachable: " + PQerrorMessage(conn.get())));
+  auto connected = ConnectPinned(dsn, /*replication=*/false, "shard " + dest + " (" + RedactDsn(dsn) + ")");
+  if (!connected.ok()) {
+    f.Fail(connected.status());
     return;
   }
+  PgConnPtr conn = std::move(connected).value();
   for (const auto& t : tables) {
     const std::string qname = t.schema + "." + t.name;
     const char* params[] = {qname.c_str()};
-    std::unique_ptr<PGresult, PgResultClear> res(
+    PgResultPtr res(
         PQexecParams(conn.get(),
                      "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 "
                      "AND NOT attisdropped",

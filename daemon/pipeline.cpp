@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <thread>
 
 #include "cdc/source_catalog.h"
@@ -88,8 +89,11 @@ Status Pipeline::Run() {
     if (s.ok()) {
       prepared = true;
       StreamSession session(config_, source_dsn_, source_db_, *router_, *store_, stop_);
+      const auto started = std::chrono::steady_clock::now();
       s = session.Run();
       if (s.ok()) return s;  // stopped on request
+      // A session that streamed for a while starts the backoff over.
+      if (std::chrono::steady_clock::now() - started > std::chrono::minutes(1)) backoff = milliseconds(500);
     }
     if (!Retryable(s)) return s;
     // Log each state change once, not once per retry.
