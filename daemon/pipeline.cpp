@@ -8,6 +8,7 @@
 #include "cdc/source_catalog.h"
 #include "daemon/source_setup.h"
 #include "daemon/stream_session.h"
+#include "pq/pq_util.h"
 
 namespace shardcast {
 
@@ -21,12 +22,13 @@ bool Retryable(const Status& s) {
   return s.code() == Code::kUnavailable;
 }
 
+// The database name for the Debezium "db" field, parsed by libpq like any DSN.
 std::string DbNameOf(const std::string& dsn) {
-  // Only for the Debezium "db" field; the catalog confirms it below.
-  auto pos = dsn.find("dbname=");
-  if (pos == std::string::npos) return "";
-  auto end = dsn.find(' ', pos);
-  return dsn.substr(pos + 7, end == std::string::npos ? std::string::npos : end - pos - 7);
+  auto params = PinnedParams(dsn, /*replication=*/false);
+  if (!params.ok()) return "";
+  for (const auto& [key, value] : *params)
+    if (key == "dbname") return value;
+  return "";
 }
 
 }  // namespace

@@ -137,6 +137,7 @@ void ExpectFeedExact(E2EEnv& env, const std::string& table, std::size_t expected
     EXPECT_EQ(v["source"]["connector"], "shardcast");
     EXPECT_EQ(v["source"]["table"], table.substr(table.find('.') + 1));
     EXPECT_EQ(v["source"]["schema"], "public");
+    EXPECT_EQ(v["source"]["db"], "app");
     EXPECT_EQ(v["source"]["lsn"].get<unsigned long long>(), pos.lsn);
     if (op != "t") {
       ASSERT_TRUE(r.key.has_value());
