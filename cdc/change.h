@@ -50,11 +50,13 @@ struct Value {
 
 using Tuple = std::vector<Value>;
 
-enum class Op : char { kInsert = 'c', kUpdate = 'u', kDelete = 'd', kTruncate = 't' };
+// kRead is a row read by a snapshot or backfill chunk, not a source change:
+// shards apply it as an upsert, Kafka gets op "r".
+enum class Op : char { kInsert = 'c', kUpdate = 'u', kDelete = 'd', kTruncate = 't', kRead = 'r' };
 
 struct Change {
   Op op = Op::kInsert;
-  std::uint32_t ordinal = 0;  // position within the transaction, from 0
+  std::uint32_t ordinal = 0;                 // position within the transaction, from 0
   std::shared_ptr<const Relation> relation;  // unset for kTruncate
   // Update/Delete: 'K' (key columns only, others null), 'O' (whole old row)
   // or 0 when the message carried no old tuple (update with unchanged key).
@@ -65,6 +67,10 @@ struct Change {
   // (1 CASCADE, 2 RESTART IDENTITY).
   std::vector<std::shared_ptr<const Relation>> truncated;
   std::uint8_t truncate_options = 0;
+  // Set on an insert or full-row update that arrived inside a backfill
+  // window: shards apply it as an upsert (the chunk may or may not have
+  // written the row yet). Kafka ignores it.
+  bool upsert = false;
 
   // Rough in-memory footprint, for byte-bounded queues.
   std::size_t ApproxBytes() const {
@@ -79,12 +85,16 @@ struct Change {
 // end LSN); header LSNs of individual messages are never positions.
 struct Transaction {
   std::uint32_t xid = 0;
-  Lsn commit_lsn = 0;        // LSN of the commit record
-  Lsn end_lsn = 0;           // end of the commit record: the position
-  Lsn prev_end_lsn = 0;      // end_lsn of the previous transaction seen, 0 if unknown
+  Lsn commit_lsn = 0;               // LSN of the commit record
+  Lsn end_lsn = 0;                  // end of the commit record: the position
+  Lsn prev_end_lsn = 0;             // end_lsn of the previous transaction seen, 0 if unknown
   std::int64_t commit_time_us = 0;  // Unix epoch microseconds
   std::vector<Change> changes;
   std::size_t approx_bytes = 0;
+  // Debezium's source.snapshot for the kRead changes of this transaction:
+  // "true" for the initial snapshot, "incremental" for a backfill chunk.
+  // Empty ("false") for ordinary source transactions.
+  std::string snapshot;
 };
 
 }  // namespace shardcast

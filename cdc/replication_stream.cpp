@@ -126,6 +126,33 @@ StatusOr<bool> ReplicationStream::CreateSlot(const std::string& slot) {
   return ResultError(impl_->conn.get(), res.get(), "creating replication slot " + slot);
 }
 
+StatusOr<ReplicationStream::ExportedSlot> ReplicationStream::CreateSlotExported(const std::string& slot,
+                                                                                bool temporary) {
+  if (!impl_->conn) return Unavailable("replication connection is closed");
+  std::string sql =
+      "CREATE_REPLICATION_SLOT " + QuoteIdent(slot) + (temporary ? " TEMPORARY" : "") + " LOGICAL pgoutput ";
+  sql += PQserverVersion(impl_->conn.get()) >= 150000 ? "(SNAPSHOT 'export')" : "EXPORT_SNAPSHOT";
+  const std::string context = "creating replication slot " + slot;
+  PgResultPtr res(PQexec(impl_->conn.get(), sql.c_str()));
+  if (!res || PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
+    const char* state = res ? PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) : nullptr;
+    if (state != nullptr && std::strcmp(state, "42710") == 0)  // duplicate_object
+      return FailedPrecondition(context + ": replication slot " + slot + " already exists");
+    return ResultError(impl_->conn.get(), res.get(), context);
+  }
+  const int point = PQfnumber(res.get(), "consistent_point");
+  const int name = PQfnumber(res.get(), "snapshot_name");
+  if (PQntuples(res.get()) != 1 || point < 0 || name < 0 || PQgetisnull(res.get(), 0, name)) {
+    return Internal(context + ": CREATE_REPLICATION_SLOT returned an unexpected shape");
+  }
+  auto lsn = ParseLsn(PQgetvalue(res.get(), 0, point));
+  if (!lsn) return Internal(context + ": bad consistent_point " + PQgetvalue(res.get(), 0, point));
+  ExportedSlot out;
+  out.consistent_point = *lsn;
+  out.snapshot_name = PQgetvalue(res.get(), 0, name);
+  return out;
+}
+
 Status ReplicationStream::Start(const std::string& slot, const std::string& publication, Lsn start) {
   if (!impl_->conn) return Unavailable("replication connection is closed");
   std::string sql = "START_REPLICATION SLOT " + QuoteIdent(slot) + " LOGICAL " + FormatLsn(start) +

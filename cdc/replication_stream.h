@@ -51,6 +51,16 @@ class ReplicationStream {
   StatusOr<SystemInfo> IdentifySystem();
   // Creates a logical slot with pgoutput. Returns false when it already exists.
   StatusOr<bool> CreateSlot(const std::string& slot);
+  // Creates a logical pgoutput slot that exports a snapshot (SNAPSHOT
+  // 'export'): the snapshot lives until this connection runs its next
+  // command, so import it (SnapshotReader::ImportSnapshot) before anything
+  // else is sent here. temporary: the slot is dropped when this connection
+  // closes (verify). kFailedPrecondition naming the slot when it exists.
+  struct ExportedSlot {
+    Lsn consistent_point = 0;
+    std::string snapshot_name;
+  };
+  StatusOr<ExportedSlot> CreateSlotExported(const std::string& slot, bool temporary);
   // Starts streaming (proto_version '1', publication_names) from start.
   Status Start(const std::string& slot, const std::string& publication, Lsn start);
 

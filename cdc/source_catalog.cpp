@@ -29,7 +29,65 @@ constexpr const char* kIndexColumnsSql =
     " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
     " WHERE i.indrelid = $1::oid AND ";
 
+StatusOr<PgResultPtr> QueryParams(PGconn* conn, const char* sql, const std::vector<std::string>& params,
+                                  std::string_view context) {
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  PgResultPtr res(
+      PQexecParams(conn, sql, static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0));
+  if (!res || PQresultStatus(res.get()) != PGRES_TUPLES_OK) return ResultError(conn, res.get(), context);
+  return res;
+}
+
 }  // namespace
+
+StatusOr<std::optional<TableDef>> ReadTableDef(PGconn* conn, const std::string& schema,
+                                               const std::string& name) {
+  const std::string context = "reading the definition of " + schema + "." + name;
+  SC_ASSIGN_OR_RETURN(PgResultPtr rel, QueryParams(conn,
+                                                   "SELECT c.oid FROM pg_class c"
+                                                   " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                                                   " WHERE n.nspname = $1 AND c.relname = $2"
+                                                   " AND c.relkind IN ('r', 'p')",
+                                                   {schema, name}, context));
+  if (PQntuples(rel.get()) != 1) return std::optional<TableDef>();
+  const std::string oid = PQgetvalue(rel.get(), 0, 0);
+  TableDef def;
+  def.schema = schema;
+  def.name = name;
+  SC_ASSIGN_OR_RETURN(PgResultPtr cols,
+                      QueryParams(conn,
+                                  "SELECT attname, format_type(atttypid, atttypmod), attnotnull, atthasdef,"
+                                  " attidentity, attgenerated <> '' FROM pg_attribute"
+                                  " WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped"
+                                  " ORDER BY attnum",
+                                  {oid}, context));
+  for (int i = 0; i < PQntuples(cols.get()); ++i) {
+    ColumnDef c;
+    c.name = PQgetvalue(cols.get(), i, 0);
+    c.type = PQgetvalue(cols.get(), i, 1);
+    c.not_null = PQgetvalue(cols.get(), i, 2)[0] == 't';
+    c.has_default = PQgetvalue(cols.get(), i, 3)[0] == 't';
+    c.identity = PQgetvalue(cols.get(), i, 4)[0];
+    c.generated = PQgetvalue(cols.get(), i, 5)[0] == 't';
+    def.columns.push_back(std::move(c));
+  }
+  // conkey of a primary key is in key order.
+  SC_ASSIGN_OR_RETURN(PgResultPtr pk, QueryParams(conn,
+                                                  "SELECT con.conname, a.attname FROM pg_constraint con"
+                                                  " CROSS JOIN LATERAL unnest(con.conkey)"
+                                                  " WITH ORDINALITY AS k(attnum, ord)"
+                                                  " JOIN pg_attribute a ON a.attrelid = con.conrelid"
+                                                  " AND a.attnum = k.attnum"
+                                                  " WHERE con.conrelid = $1::oid AND con.contype = 'p'"
+                                                  " ORDER BY k.ord",
+                                                  {oid}, context));
+  for (int i = 0; i < PQntuples(pk.get()); ++i) {
+    def.primary_key_constraint = PQgetvalue(pk.get(), i, 0);
+    def.primary_key.emplace_back(PQgetvalue(pk.get(), i, 1));
+  }
+  return std::optional<TableDef>(std::move(def));
+}
 
 struct SourceCatalog::Impl {
   PgConnPtr conn;
@@ -108,6 +166,14 @@ StatusOr<SourceTableInfo> SourceCatalog::DescribeTable(const std::string& schema
       break;  // 'n': nothing identifies a row
   }
   return info;
+}
+
+StatusOr<TableDef> SourceCatalog::DescribeColumns(const std::string& schema, const std::string& name) {
+  if (!impl_->conn) return Unavailable("catalog connection is closed");
+  SC_ASSIGN_OR_RETURN(std::optional<TableDef> def, ReadTableDef(impl_->conn.get(), schema, name));
+  if (!def) return NotFound("table " + schema + "." + name + " does not exist on the source");
+  std::erase_if(def->columns, [](const ColumnDef& c) { return c.generated; });
+  return std::move(*def);
 }
 
 Status SourceCatalog::EnsurePublication(const std::string& publication,

@@ -10,17 +10,44 @@
 
 #include "cdc/replication_stream.h"
 #include "common/status.h"
+#include "pq/pq_util.h"
 
 namespace shardcast {
 
 struct SourceTableInfo {
   std::string schema;
   std::string name;
-  char replica_identity = 'd';  // pg_class.relreplident: d n f i
-  std::vector<std::string> primary_key;   // in key order; empty if none
+  char replica_identity = 'd';                // pg_class.relreplident: d n f i
+  std::vector<std::string> primary_key;       // in key order; empty if none
   std::vector<std::string> identity_columns;  // columns the replica identity covers
   std::vector<std::string> columns;
 };
+
+// One column as CREATE TABLE needs it, and as `shardcast check` compares it.
+struct ColumnDef {
+  std::string name;
+  std::string type;  // format_type(atttypid, atttypmod): "numeric(12,2)", "text[]"
+  bool not_null = false;
+  bool has_default = false;  // a DEFAULT expression (includes generated columns)
+  char identity = '\0';      // pg_attribute.attidentity: '\0', 'a' (ALWAYS) or 'd' (BY DEFAULT)
+  bool generated = false;    // GENERATED ALWAYS AS (...) STORED
+};
+
+struct TableDef {
+  std::string schema;
+  std::string name;
+  std::vector<ColumnDef> columns;        // attnum order, dropped columns left out
+  std::vector<std::string> primary_key;  // in key order; empty if none
+  std::string primary_key_constraint;    // its constraint name; empty if none
+
+  std::string QualifiedName() const { return schema + "." + name; }
+};
+
+// Reads an ordinary or partitioned table's columns and primary key over any
+// connection (the source's or a shard's); generated columns are included and
+// flagged. nullopt when no such table exists.
+StatusOr<std::optional<TableDef>> ReadTableDef(PGconn* conn, const std::string& schema,
+                                               const std::string& name);
 
 class SourceCatalog {
  public:
@@ -29,6 +56,10 @@ class SourceCatalog {
 
   // kNotFound naming the table when it does not exist.
   StatusOr<SourceTableInfo> DescribeTable(const std::string& schema, const std::string& name);
+  // The columns a shard table must have (generated columns left out: they are
+  // not replicated) and the primary key. kNotFound naming the table when it
+  // does not exist.
+  StatusOr<TableDef> DescribeColumns(const std::string& schema, const std::string& name);
   // Creates the publication FOR TABLE ... WITH (publish_via_partition_root =
   // true) when absent; when present, adds configured tables it lacks.
   Status EnsurePublication(const std::string& publication,

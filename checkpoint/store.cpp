@@ -139,6 +139,28 @@ class RocksCheckpointStore final : public CheckpointStore {
     return out;
   }
 
+  Status PutJob(const std::string& id, const std::string& state) override {
+    rocksdb::WriteBatch batch;
+    if (auto s = batch.Put(handles_[kJobs], id, state); !s.ok())
+      return FromRocks(s, dir_, "batching job for");
+    return Write(batch, "writing job " + id + " to");
+  }
+
+  StatusOr<std::map<std::string, std::string>> LoadJobs() override {
+    std::map<std::string, std::string> out;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), handles_[kJobs]));
+    for (it->SeekToFirst(); it->Valid(); it->Next())
+      out.emplace(it->key().ToString(), it->value().ToString());
+    if (!it->status().ok()) return FromRocks(it->status(), dir_, "reading jobs from");
+    return out;
+  }
+
+  Status DeleteJob(const std::string& id) override {
+    rocksdb::WriteBatch batch;
+    if (auto s = batch.Delete(handles_[kJobs], id); !s.ok()) return FromRocks(s, dir_, "batching job for");
+    return Write(batch, "deleting job " + id + " from");
+  }
+
  private:
   Status Write(rocksdb::WriteBatch& batch, const std::string& doing) {
     rocksdb::Status s = db_->Write(sync_, &batch);

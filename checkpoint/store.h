@@ -41,6 +41,12 @@ class CheckpointStore {
   };
   virtual Status PutRing(std::uint64_t epoch, const RingRecord& record) = 0;
   virtual StatusOr<std::map<std::uint64_t, RingRecord>> LoadRings() = 0;
+
+  // Jobs (snapshot, backfill, rebalance): id -> serialized state, opaque
+  // here. PutJob is synced: a chunk recorded done stays done after a crash.
+  virtual Status PutJob(const std::string& id, const std::string& state) = 0;
+  virtual StatusOr<std::map<std::string, std::string>> LoadJobs() = 0;
+  virtual Status DeleteJob(const std::string& id) = 0;
 };
 
 }  // namespace shardcast

@@ -4,12 +4,12 @@
 
 #include <cstdio>
 #include <memory>
-#include <set>
 
 #include "cdc/source_catalog.h"
 #include "daemon/commands.h"
 #include "daemon/exit_codes.h"
 #include "daemon/redact.h"
+#include "daemon/shard_schema.h"
 #include "daemon/sink_factory.h"
 #include "daemon/source_setup.h"
 #include "pq/pq_util.h"
@@ -21,6 +21,17 @@ namespace {
 class Findings {
  public:
   void Ok(const std::string& what) { std::printf("ok    %s\n", what.c_str()); }
+  void Note(const std::string& what) { std::printf("note  %s\n", what.c_str()); }
+  void Add(const SchemaFinding& finding) {
+    switch (finding.kind) {
+      case SchemaFinding::Kind::kOk:
+        return Ok(finding.message);
+      case SchemaFinding::Kind::kNote:
+        return Note(finding.message);
+      case SchemaFinding::Kind::kFail:
+        return Fail(FailedPrecondition(finding.message));
+    }
+  }
   void Fail(const Status& s) {
     std::printf("FAIL  %s\n", s.message().c_str());
     if (worst_.ok() || s.code() == Code::kUnavailable) worst_ = s;
@@ -31,42 +42,69 @@ class Findings {
   Status worst_;
 };
 
-void CheckShard(const std::string& dest, const std::string& dsn, const std::vector<SourceTableInfo>& tables,
-                Findings& f) {
+void CheckShard(const std::string& dest, const std::string& dsn, const std::vector<TableDef>& tables,
+                bool create_missing, Findings& f) {
   auto connected = ConnectPinned(dsn, /*replication=*/false, "shard " + dest + " (" + RedactDsn(dsn) + ")");
   if (!connected.ok()) {
     f.Fail(connected.status());
     return;
   }
-  PgConnPtr conn = std::move(connected).value();
-  for (const auto& t : tables) {
-    const std::string qname = t.schema + "." + t.name;
-    const char* params[] = {qname.c_str()};
-    PgResultPtr res(
-        PQexecParams(conn.get(),
-                     "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 "
-                     "AND NOT attisdropped",
-                     1, nullptr, params, nullptr, nullptr, 0));
-    if (PQresultStatus(res.get()) != PGRES_TUPLES_OK) {
-      f.Fail(Unavailable("shard " + dest + ": " + PQresultErrorMessage(res.get())));
+  for (const auto& finding : CheckShardSchemas(connected->get(), dest, tables, create_missing))
+    f.Add(finding);
+}
+
+// The source role streams (REPLICATION or superuser) and reads every
+// configured table (snapshots, backfill and verify SELECT from them).
+void CheckSourcePrivileges(const std::string& dsn, const std::vector<TableSpec>& specs, Findings& f) {
+  auto conn = ConnectPinned(dsn, /*replication=*/false, "the source");
+  if (!conn.ok()) {
+    f.Fail(conn.status());
+    return;
+  }
+  auto role =
+      ExecSql(conn->get(),
+              "SELECT current_user, rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user",
+              "reading the source role");
+  if (!role.ok() || PQntuples(role->get()) != 1) {
+    f.Fail(role.ok() ? Internal("source: the current role is not in pg_roles") : role.status());
+    return;
+  }
+  const std::string name = PQgetvalue(role->get(), 0, 0);
+  bool all_ok = true;
+  if (PQgetvalue(role->get(), 0, 1)[0] != 't') {
+    all_ok = false;
+    f.Fail(FailedPrecondition(
+        "source role " + name +
+        " has neither REPLICATION nor SUPERUSER, so it cannot stream changes: ALTER ROLE " +
+        QuoteIdent(name) + " REPLICATION"));
+  }
+  for (const auto& t : specs) {
+    // By oid: resolving a name in a schema the role may not use would fail.
+    auto may = ExecSql(conn->get(),
+                       "SELECT has_schema_privilege(n.oid, 'USAGE'), has_table_privilege(c.oid, 'SELECT')"
+                       " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                       " WHERE n.nspname = " +
+                           QuoteLiteral(t.schema) + " AND c.relname = " + QuoteLiteral(t.name),
+                       "reading privileges on " + t.QualifiedName());
+    if (!may.ok()) {
+      f.Fail(may.status().Prefixed("source"));
       return;
     }
-    std::set<std::string> have;
-    for (int i = 0; i < PQntuples(res.get()); ++i) have.insert(PQgetvalue(res.get(), i, 0));
-    if (have.empty()) {
-      f.Fail(FailedPrecondition("shard " + dest + " has no table " + qname +
-                                ": create it with the source's columns and primary key"));
-      continue;
-    }
-    std::string missing;
-    for (const auto& c : t.columns)
-      if (!have.count(c)) missing += (missing.empty() ? "" : ", ") + c;
-    if (!missing.empty())
-      f.Fail(FailedPrecondition("shard " + dest + ": table " + qname + " lacks column(s) " + missing +
-                                ": ALTER TABLE " + qname + " ADD COLUMN ..."));
-    else
-      f.Ok("shard " + dest + ": table " + qname);
+    if (PQntuples(may->get()) != 1) continue;  // dropped since it was resolved: nothing to grant
+    const bool usage = PQgetvalue(may->get(), 0, 0)[0] == 't';
+    const bool select = PQgetvalue(may->get(), 0, 1)[0] == 't';
+    if (usage && select) continue;
+    all_ok = false;
+    std::string fix;
+    if (!usage) fix += "GRANT USAGE ON SCHEMA " + QuoteIdent(t.schema) + " TO " + QuoteIdent(name) + "; ";
+    if (!select)
+      fix += "GRANT SELECT ON " + QuoteIdent(t.schema) + "." + QuoteIdent(t.name) + " TO " + QuoteIdent(name);
+    if (fix.ends_with("; ")) fix.resize(fix.size() - 2);
+    f.Fail(FailedPrecondition("source role " + name + " cannot read " + t.QualifiedName() +
+                              ", which snapshots and verify need: " + fix));
   }
+  if (all_ok)
+    f.Ok("source role " + name + " may replicate and read the " + std::to_string(specs.size()) + " table(s)");
 }
 
 void CheckKafka(const KafkaConfig& k, Findings& f) {
@@ -95,8 +133,6 @@ void CheckKafka(const KafkaConfig& k, Findings& f) {
 int CheckDeployment(const Config& config, bool create_missing) {
   Findings f;
   f.Ok("configuration " + config.path);
-  if (create_missing)
-    std::printf("note  --create-missing is not available yet: shard tables are only checked\n");
   auto dsn = SourceConnectDsn(config.source);
   if (!dsn.ok()) {
     f.Fail(dsn.status());
@@ -115,14 +151,19 @@ int CheckDeployment(const Config& config, bool create_missing) {
   f.Ok("source: wal_level = logical, " + std::to_string(specs->size()) +
        " table(s) with primary keys and a "
        "replica identity covering their shard keys");
-  std::vector<SourceTableInfo> infos;
+  CheckSourcePrivileges(*dsn, *specs, f);
+  std::vector<TableDef> defs;
   for (const auto& t : *specs) {
-    auto info = (*catalog)->DescribeTable(t.schema, t.name);
-    if (info.ok()) infos.push_back(*info);
+    auto def = (*catalog)->DescribeColumns(t.schema, t.name);
+    if (!def.ok()) {
+      f.Fail(def.status().Prefixed("source"));
+      return f.ExitCode();
+    }
+    defs.push_back(std::move(*def));
   }
   for (const auto& shard : config.shards)
     for (const auto& [region, shard_dsn] : shard.dsn_by_region)
-      CheckShard(ShardDestinationId(shard.id, region), shard_dsn, infos, f);
+      CheckShard(ShardDestinationId(shard.id, region), shard_dsn, defs, create_missing, f);
   if (config.kafka) CheckKafka(*config.kafka, f);
   return f.ExitCode();
 }

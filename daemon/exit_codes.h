@@ -7,6 +7,7 @@
 namespace shardcast {
 
 inline constexpr int kExitOk = 0;
+inline constexpr int kExitDifferences = 1;   // verify: the shards differ from the source
 inline constexpr int kExitUsage = 64;        // EX_USAGE: bad command line
 inline constexpr int kExitUnavailable = 69;  // EX_UNAVAILABLE: a server cannot be reached
 inline constexpr int kExitInternal = 70;     // EX_SOFTWARE: anything else, including bugs

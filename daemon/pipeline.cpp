@@ -6,6 +6,8 @@
 #include <thread>
 
 #include "cdc/source_catalog.h"
+#include "cdc/watermark_window.h"
+#include "daemon/admin_endpoints.h"
 #include "daemon/source_setup.h"
 #include "daemon/stream_session.h"
 #include "pq/pq_util.h"
@@ -34,7 +36,18 @@ std::string DbNameOf(const std::string& dsn) {
 }  // namespace
 
 Pipeline::Pipeline(Config config, const std::atomic<bool>* stop) : config_(std::move(config)), stop_(stop) {}
-Pipeline::~Pipeline() = default;
+Pipeline::~Pipeline() {
+  if (admin_) admin_->Stop();
+}
+
+Status Pipeline::StartAdmin() {
+  SC_ASSIGN_OR_RETURN(std::string token, ReadAdminToken(config_.admin_token_file));
+  admin_ = std::make_unique<AdminServer>(config_.admin_listen, token);
+  RegisterAdminEndpoints(*admin_, AdminContext{&config_, store_.get(), &hold_, &board_});
+  SC_RETURN_IF_ERROR(admin_->Start().Prefixed("admin.listen"));
+  spdlog::info("admin API listening on {}", config_.admin_listen);
+  return Status::Ok();
+}
 
 bool Pipeline::SleepUnlessStopped(milliseconds d) const {
   for (auto waited = milliseconds(0); waited < d; waited += milliseconds(50)) {
@@ -59,6 +72,9 @@ Status Pipeline::Prepare() {
   if (config_.source.create) {
     std::vector<std::pair<std::string, std::string>> names;
     for (const auto& t : tables_) names.emplace_back(t.schema, t.name);
+    // Backfill watermarks travel through the stream: the signal table is published too.
+    SC_RETURN_IF_ERROR(catalog->Exec(kSignalTableDdl).Prefixed("creating shardcast.signal on the source"));
+    names.emplace_back(kSignalSchema, kSignalTable);
     SC_RETURN_IF_ERROR(catalog->EnsurePublication(config_.source.publication, names));
   }
   SC_ASSIGN_OR_RETURN(auto rings, store_->LoadRings());
@@ -82,6 +98,9 @@ Status Pipeline::Run() {
   auto store = CheckpointStore::Open(config_.checkpoint_dir);
   if (!store.ok()) return store.status().Prefixed("opening the checkpoint store");
   store_ = std::move(store).value();
+  SC_ASSIGN_OR_RETURN(metrics_, Metrics::Start(config_.metrics_listen));
+  board_.AttachMetrics(metrics_.get());
+  SC_RETURN_IF_ERROR(StartAdmin());
 
   milliseconds backoff(500);
   std::string last_error;
@@ -90,7 +109,8 @@ Status Pipeline::Run() {
     Status s = prepared ? Status::Ok() : Prepare();
     if (s.ok()) {
       prepared = true;
-      StreamSession session(config_, source_dsn_, source_db_, *router_, *store_, stop_);
+      StreamSession session(config_, source_dsn_, source_db_, *router_, *store_, stop_,
+                            SessionShared{&hold_, &board_});
       const auto started = std::chrono::steady_clock::now();
       s = session.Run();
       if (s.ok()) return s;  // stopped on request

@@ -14,7 +14,11 @@
 
 #include "checkpoint/store.h"
 #include "common/status.h"
+#include "daemon/admin_server.h"
+#include "daemon/apply_hold.h"
 #include "daemon/config.h"
+#include "daemon/job_board.h"
+#include "daemon/metrics.h"
 #include "sharding/router.h"
 
 namespace shardcast {
@@ -30,6 +34,7 @@ class Pipeline {
 
  private:
   Status Prepare();
+  Status StartAdmin();
   Status RunOnce();
   bool SleepUnlessStopped(std::chrono::milliseconds d) const;
 
@@ -41,6 +46,10 @@ class Pipeline {
   std::vector<TableSpec> tables_;
   std::shared_ptr<const Ring> ring_;
   std::unique_ptr<Router> router_;
+  std::unique_ptr<Metrics> metrics_;
+  ApplyHold hold_;
+  JobBoard board_;
+  std::unique_ptr<AdminServer> admin_;  // after store_: its handlers use the store
 };
 
 }  // namespace shardcast

@@ -9,6 +9,23 @@ std::string ShardDestinationId(const std::string& shard, const std::string& regi
   return shard + "@" + region;
 }
 
+KafkaSinkOptions KafkaOptionsFor(const Config& config, const std::vector<TableSpec>& tables,
+                                 const std::string& source_db) {
+  const KafkaConfig& k = *config.kafka;
+  KafkaSinkOptions o;
+  o.id = kKafkaDestinationId;
+  o.brokers = k.brokers;
+  o.prefix = k.prefix;
+  o.topic = k.topic;
+  o.partition_by_shard_key = k.partition_by_shard_key;
+  o.tombstones = k.tombstones;
+  o.properties = k.properties;
+  o.source_db = source_db;
+  o.tables = tables;
+  o.queue_bytes = config.queue_bytes;
+  return o;
+}
+
 StatusOr<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config,
                                                        const std::vector<TableSpec>& tables,
                                                        const std::string& source_db,
@@ -27,18 +44,7 @@ StatusOr<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config,
     }
   }
   if (config.kafka) {
-    const KafkaConfig& k = *config.kafka;
-    KafkaSinkOptions o;
-    o.id = kKafkaDestinationId;
-    o.brokers = k.brokers;
-    o.prefix = k.prefix;
-    o.topic = k.topic;
-    o.partition_by_shard_key = k.partition_by_shard_key;
-    o.tombstones = k.tombstones;
-    o.properties = k.properties;
-    o.source_db = source_db;
-    o.tables = tables;
-    o.queue_bytes = config.queue_bytes;
+    KafkaSinkOptions o = KafkaOptionsFor(config, tables, source_db);
     auto it = stored_progress.find(o.id);
     o.resume_lsn = it == stored_progress.end() ? 0 : it->second;
     sinks.push_back(std::make_unique<KafkaSink>(std::move(o)));

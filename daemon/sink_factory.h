@@ -9,6 +9,7 @@
 #include "common/status.h"
 #include "daemon/config.h"
 #include "sharding/table_spec.h"
+#include "sink/kafka/kafka_sink.h"
 #include "sink/sink.h"
 
 namespace shardcast {
@@ -16,6 +17,10 @@ namespace shardcast {
 // Destination id of a shard database: "<shard>@<region>".
 std::string ShardDestinationId(const std::string& shard, const std::string& region);
 inline constexpr const char* kKafkaDestinationId = "kafka";
+
+// The Kafka sink's options from config.kafka (which must be set); resume_lsn 0.
+KafkaSinkOptions KafkaOptionsFor(const Config& config, const std::vector<TableSpec>& tables,
+                                 const std::string& source_db);
 
 // stored_progress (from the checkpoint store) seeds destinations that keep no
 // marker of their own (Kafka in at-least-once mode).

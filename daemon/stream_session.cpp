@@ -3,8 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <random>
+#include <thread>
 
 #include "cdc/source_catalog.h"
+#include "daemon/initial_snapshot.h"
 #include "daemon/sink_factory.h"
 
 namespace shardcast {
@@ -22,13 +25,14 @@ constexpr milliseconds kIdleConfirmAfter{1000};
 
 StreamSession::StreamSession(const Config& config, const std::string& source_dsn,
                              const std::string& source_db, const Router& router, CheckpointStore& store,
-                             const std::atomic<bool>* stop)
+                             const std::atomic<bool>* stop, SessionShared shared)
     : config_(config),
       source_dsn_(source_dsn),
       source_db_(source_db),
       router_(router),
       store_(store),
-      stop_(stop) {}
+      stop_(stop),
+      shared_(shared) {}
 
 StreamSession::~StreamSession() {
   Shutdown(false);
@@ -59,6 +63,13 @@ Status StreamSession::OpenDestinations(std::map<std::string, Lsn>& progress) {
 Status StreamSession::PrepareSlot(const std::map<std::string, Lsn>& progress) {
   SC_ASSIGN_OR_RETURN(auto catalog, SourceCatalog::Connect(source_dsn_));
   SC_ASSIGN_OR_RETURN(auto slot, catalog->GetSlot(config_.source.slot));
+  if (!slot && config_.source.create) {
+    SC_ASSIGN_OR_RETURN(bool first, IsFirstStart(progress));
+    if (first) {
+      SC_RETURN_IF_ERROR(RunInitialSnapshot());
+      SC_ASSIGN_OR_RETURN(slot, catalog->GetSlot(config_.source.slot));
+    }
+  }
   if (!slot) {
     if (!config_.source.create)
       return FailedPrecondition(
@@ -92,6 +103,86 @@ Status StreamSession::PrepareSlot(const std::map<std::string, Lsn>& progress) {
   return Status::Ok();
 }
 
+StatusOr<bool> StreamSession::IsFirstStart(const std::map<std::string, Lsn>& progress) {
+  for (const auto& [id, p] : progress)
+    if (p != 0) return false;
+  SC_ASSIGN_OR_RETURN(auto stored, store_.LoadProgress());
+  if (!stored.empty()) return false;
+  SC_ASSIGN_OR_RETURN(auto jobs, store_.LoadJobs());
+  auto it = jobs.find("initial");
+  if (it == jobs.end()) return true;
+  // A job whose slot was never created: nothing was loaded, start over.
+  SC_ASSIGN_OR_RETURN(auto job, BackfillJob::FromJson(it->second));
+  return job.consistent_point == 0;
+}
+
+Status StreamSession::RunInitialSnapshot() {
+  BackfillJob job = InitialSnapshot::NewJob(router_.tables());
+  SC_RETURN_IF_ERROR(store_.PutJob(job.id, job.ToJson()));
+  InitialSnapshot::Inputs in;
+  in.config = &config_;
+  in.source_dsn = source_dsn_;
+  in.source_db = source_db_;
+  in.router = &router_;
+  in.store = &store_;
+  in.stop = stop_;
+  in.board = shared_.board;
+  for (const auto& w : workers_) in.destination_ids.push_back(w->id());
+  InitialSnapshot snapshot(std::move(in));
+  SC_RETURN_IF_ERROR(snapshot.Run(*stream_, std::move(job)).status());
+  // The exporting connection is closed; streaming needs a new one.
+  SC_ASSIGN_OR_RETURN(stream_, ReplicationStream::Connect(source_dsn_));
+  return Status::Ok();
+}
+
+Lsn StreamSession::MinDurable() const {
+  Lsn m = UINT64_MAX;
+  for (const auto& w : workers_) m = std::min(m, w->durable_lsn());
+  return m;
+}
+
+Status StreamSession::StartBackfill() {
+  SC_ASSIGN_OR_RETURN(reread_reader_, SnapshotReader::Connect(source_dsn_));
+  coordinator_ =
+      std::make_unique<WatermarkCoordinator>([this](const SnapshotTable& t, const std::vector<Tuple>& keys) {
+        return reread_reader_->ReadKeys(t, keys);
+      });
+  BackfillRunner::Deps deps;
+  deps.config = &config_;
+  deps.source_dsn = source_dsn_;
+  deps.store = &store_;
+  deps.coordinator = coordinator_.get();
+  deps.board = shared_.board;
+  deps.min_durable = [this] { return MinDurable(); };
+  deps.session_token = std::to_string(std::random_device{}());
+  runner_ = std::make_unique<BackfillRunner>(std::move(deps));
+  return runner_->Start();
+}
+
+void StreamSession::UpdateHold(bool waiting) {
+  if (shared_.hold == nullptr) return;
+  const auto view = shared_.hold->view();
+  if (!view.active || !view.lsn) return;
+  // Every destination holds exactly what ends at or before the hold
+  // position: the reader got past it (or waits beyond it) and everything
+  // pushed is durable.
+  const bool past = waiting || last_pushed_lsn_ >= *view.lsn;
+  shared_.hold->SetReached(past && MinDurable() >= std::min(last_pushed_lsn_, *view.lsn));
+}
+
+Status StreamSession::WaitWhileHeld(const Transaction& txn) {
+  if (shared_.hold == nullptr || txn.changes.empty()) return Status::Ok();
+  while (shared_.hold->MustWait(txn.end_lsn)) {
+    if (stop_->load()) return Status::Ok();
+    SC_RETURN_IF_ERROR(CheckWorkers());
+    UpdateHold(true);
+    SC_RETURN_IF_ERROR(stream_->SendStatus(false));
+    if (Clock::now() - last_checkpoint_ >= kCheckpointInterval) SC_RETURN_IF_ERROR(Checkpoint());
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return Status::Ok();
+}
+
 Status StreamSession::Run() {
   std::map<std::string, Lsn> progress;
   SC_RETURN_IF_ERROR(OpenDestinations(progress));
@@ -103,6 +194,7 @@ Status StreamSession::Run() {
   last_pushed_lsn_ = start_lsn_;
   spdlog::info("streaming from slot {} at {} to {} destination(s)", config_.source.slot,
                FormatLsn(start_lsn_), workers_.size());
+  SC_RETURN_IF_ERROR(StartBackfill());
   Status status = ReadLoop();
   Shutdown(status.ok());
   Status cp = Checkpoint();
@@ -127,12 +219,19 @@ Status StreamSession::ReadLoop() {
       SC_RETURN_IF_ERROR(Dispatch(std::move(empty)));
     }
     if (Clock::now() - last_checkpoint_ >= kCheckpointInterval) SC_RETURN_IF_ERROR(Checkpoint());
+    UpdateHold(false);
   }
   return Status::Ok();
 }
 
 Status StreamSession::Dispatch(std::shared_ptr<Transaction> txn) {
   const Lsn end = txn->end_lsn;
+  if (coordinator_) {
+    if (Status s = coordinator_->OnTransaction(*txn); !s.ok())
+      return s.Prefixed("backfill at the transaction ending at " + FormatLsn(end));
+  }
+  SC_RETURN_IF_ERROR(WaitWhileHeld(*txn));
+  if (stop_->load()) return Status::Ok();
   auto routed = router_.Route(std::move(txn));
   if (!routed.ok()) return routed.status().Prefixed("routing the transaction ending at " + FormatLsn(end));
   SC_RETURN_IF_ERROR(PushToAll(*routed));
@@ -182,6 +281,7 @@ Status StreamSession::Checkpoint() {
 }
 
 void StreamSession::Shutdown(bool drain) {
+  if (runner_) runner_->Stop();
   for (auto& w : workers_) w->Stop(drain);
   if (stream_ && drain) {
     (void)Checkpoint();

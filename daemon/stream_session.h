@@ -13,18 +13,30 @@
 
 #include "cdc/decoder.h"
 #include "cdc/replication_stream.h"
+#include "cdc/snapshot_reader.h"
+#include "cdc/watermark_window.h"
 #include "checkpoint/store.h"
 #include "common/status.h"
+#include "daemon/apply_hold.h"
+#include "daemon/backfill_runner.h"
 #include "daemon/config.h"
+#include "daemon/job_board.h"
 #include "sharding/router.h"
 #include "sink/destination_worker.h"
 
 namespace shardcast {
 
+// What outlives a session: verify's hold and the job rates the admin API shows.
+struct SessionShared {
+  ApplyHold* hold = nullptr;
+  JobBoard* board = nullptr;
+};
+
 class StreamSession {
  public:
   StreamSession(const Config& config, const std::string& source_dsn, const std::string& source_db,
-                const Router& router, CheckpointStore& store, const std::atomic<bool>* stop);
+                const Router& router, CheckpointStore& store, const std::atomic<bool>* stop,
+                SessionShared shared);
   ~StreamSession();
 
   // Runs until *stop (ok, after draining and checkpointing) or a failure.
@@ -33,6 +45,14 @@ class StreamSession {
  private:
   Status OpenDestinations(std::map<std::string, Lsn>& progress);
   Status PrepareSlot(const std::map<std::string, Lsn>& progress);
+  // First start (no slot, no progress, no initial job): the initial snapshot.
+  StatusOr<bool> IsFirstStart(const std::map<std::string, Lsn>& progress);
+  Status RunInitialSnapshot();
+  Status StartBackfill();
+  // Waits (answering keepalives) while verify's hold covers this transaction.
+  Status WaitWhileHeld(const Transaction& txn);
+  void UpdateHold(bool waiting);
+  Lsn MinDurable() const;
   Status ReadLoop();
   Status Dispatch(std::shared_ptr<Transaction> txn);
   Status PushToAll(const std::shared_ptr<const RoutedTransaction>& routed);
@@ -48,7 +68,11 @@ class StreamSession {
   CheckpointStore& store_;
   const std::atomic<bool>* stop_;
 
+  SessionShared shared_;
   std::vector<std::unique_ptr<DestinationWorker>> workers_;
+  std::unique_ptr<SnapshotReader> reread_reader_;  // reader thread only: backfill re-reads
+  std::unique_ptr<WatermarkCoordinator> coordinator_;
+  std::unique_ptr<BackfillRunner> runner_;
   std::unique_ptr<ReplicationStream> stream_;
   Decoder decoder_;
   std::map<std::string, Lsn> saved_progress_;

@@ -124,7 +124,8 @@ Status RouteRow(const Change& c, const ResolvedTable& t, KeyReader& keys, Placem
     return Status::Ok();
   }
   switch (c.op) {
-    case Op::kInsert: {
+    case Op::kInsert:
+    case Op::kRead: {
       SC_ASSIGN_OR_RETURN(p.new_owner, keys.Owner(t, c.new_tuple, nullptr));
       return Status::Ok();
     }
@@ -246,6 +247,8 @@ ShardAction ActionFor(const Change& change, const Placement& p, std::int32_t sha
       return ShardAction::kTruncate;
     case Op::kInsert:
       return owns(p.new_owner) ? ShardAction::kInsert : ShardAction::kSkip;
+    case Op::kRead:
+      return owns(p.new_owner) ? ShardAction::kUpsert : ShardAction::kSkip;
     case Op::kDelete:
       return owns(p.old_owner) ? ShardAction::kDelete : ShardAction::kSkip;
     case Op::kUpdate:

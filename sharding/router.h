@@ -19,9 +19,10 @@ struct Placement {
   static constexpr std::int32_t kNone = -1;
   static constexpr std::int32_t kAll = -2;  // reference tables and TRUNCATE
   const TableSpec* table = nullptr;         // nullptr: table not replicated, skip everywhere
-  // Insert: new_owner. Delete: old_owner. Update: both; when they differ the
-  // update moves the row: delete on old_owner, insert of the full new row on
-  // new_owner (unchanged-TOAST values filled from the old row, see full_new).
+  // Insert and Read (a snapshot row): new_owner. Delete: old_owner. Update:
+  // both; when they differ the update moves the row: delete on old_owner,
+  // insert of the full new row on new_owner (unchanged-TOAST values filled
+  // from the old row, see full_new).
   std::int32_t old_owner = kNone;
   std::int32_t new_owner = kNone;
   // For a moving update: the new row with unchanged-TOAST values taken from
@@ -37,8 +38,10 @@ struct RoutedTransaction {
   std::size_t approx_bytes = 0;
 };
 
-// What a shard does with one change.
-enum class ShardAction { kSkip, kInsert, kUpdate, kDelete, kTruncate };
+// What a shard does with one change. kUpsert writes a whole row whether or
+// not its key is there (a snapshot or backfill read, Op::kRead): INSERT ...
+// ON CONFLICT DO UPDATE.
+enum class ShardAction { kSkip, kInsert, kUpdate, kDelete, kTruncate, kUpsert };
 ShardAction ActionFor(const Change& change, const Placement& p, std::int32_t shard_index);
 
 class Router {

@@ -67,8 +67,11 @@ Tuple FilledNewRow(const Change& change) {
   return row;
 }
 
+// snapshot: source.snapshot as Debezium writes it ("false" for streamed
+// changes, "true" or "incremental" for snapshot reads).
 void AppendSource(std::string& out, const EnvelopeOptions& opt, const RoutedTransaction& rt,
-                  const std::string& schema, const std::string& table, const std::string& shard) {
+                  const std::string& schema, const std::string& table, const std::string& shard,
+                  std::string_view snapshot = "false") {
   const Transaction& txn = *rt.txn;
   out.append(R"("source":{"version":)");
   AppendJsonString(out, SHARDCAST_VERSION);
@@ -76,7 +79,9 @@ void AppendSource(std::string& out, const EnvelopeOptions& opt, const RoutedTran
   AppendJsonString(out, opt.prefix);
   out.append(R"(,"ts_ms":)");
   out.append(std::to_string(txn.commit_time_us / 1000));
-  out.append(R"(,"snapshot":"false","db":)");
+  out.append(R"(,"snapshot":)");
+  AppendJsonString(out, snapshot);
+  out.append(R"(,"db":)");
   AppendJsonString(out, opt.source_db);
   std::string sequence = "[";
   if (txn.prev_end_lsn == 0) {
@@ -230,7 +235,7 @@ Status EnvelopeEncoder::Encode(const RoutedTransaction& rt, std::size_t index, s
     value.append("null");
   }
   value.append(R"(,"after":)");
-  if (change.op == Op::kInsert) {
+  if (change.op == Op::kInsert || change.op == Op::kRead) {
     AppendRow(value, rel, change.new_tuple);
   } else if (change.op == Op::kUpdate) {
     AppendRow(value, rel, filled);
@@ -238,7 +243,11 @@ Status EnvelopeEncoder::Encode(const RoutedTransaction& rt, std::size_t index, s
     value.append("null");
   }
   value.push_back(',');
-  AppendSource(value, options_, rt, rel.schema, rel.name, shard);
+  // A snapshot read carries its transaction's kind of snapshot; Debezium
+  // marks everything streamed "false".
+  std::string_view snapshot = "false";
+  if (change.op == Op::kRead && !txn.snapshot.empty()) snapshot = txn.snapshot;
+  AppendSource(value, options_, rt, rel.schema, rel.name, shard, snapshot);
   value.append(R"(,"op":")");
   value.push_back(static_cast<char>(change.op));
   value.append(R"(","ts_ms":)").append(std::to_string(now_ms)).append(R"(,"transaction":null})");

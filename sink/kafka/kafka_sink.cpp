@@ -116,7 +116,7 @@ Status KafkaSink::Apply(const TxnBatch& batch) {
   for (const auto& rt : batch) {
     if (!rt || !rt->txn) continue;
     const Transaction& txn = *rt->txn;
-    if (txn.end_lsn <= durable_lsn()) continue;  // replayed: already delivered
+    if (options_.skip_replayed && txn.end_lsn <= durable_lsn()) continue;  // replayed: already delivered
     auto owned = std::make_unique<Tracker>();
     Tracker* t = owned.get();
     t->end_lsn = txn.end_lsn;
@@ -139,6 +139,18 @@ Status KafkaSink::Apply(const TxnBatch& batch) {
     Release(t);  // the guard: with no records, durable as soon as its predecessors are
   }
   return Status::Ok();
+}
+
+Status KafkaSink::Flush(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    SC_RETURN_IF_ERROR(Poll(std::chrono::milliseconds(50)));
+    if (outstanding() == 0) return Status::Ok();
+    if (std::chrono::steady_clock::now() >= deadline)
+      return Unavailable("kafka: " + std::to_string(outstanding()) +
+                         " record(s) still unacknowledged after " + std::to_string(timeout.count() / 1000) +
+                         " s");
+  }
 }
 
 Status KafkaSink::Produce(const KafkaRecordOut& rec, Tracker* t) {

@@ -54,6 +54,10 @@ struct KafkaSinkOptions {
   // Progress from the checkpoint store: durable_lsn() starts here and Apply
   // skips transactions at or below it.
   Lsn resume_lsn = 0;
+  // false: produce every transaction handed to Apply, even at or below
+  // durable_lsn() (the initial snapshot's chunks all carry the slot's
+  // consistent point as their position).
+  bool skip_replayed = true;
   std::chrono::milliseconds connect_timeout{10000};  // Open's metadata request, partition counts
   std::chrono::milliseconds close_timeout{10000};    // Close's flush
 };
@@ -77,6 +81,10 @@ class KafkaSink : public Sink {
   Lsn durable_lsn() const override { return durable_.load(std::memory_order_acquire); }
   // Flushes for up to close_timeout, then destroys the producer.
   void Close() override;
+
+  // Waits up to timeout until every record produced so far is acknowledged;
+  // fails when one failed, or with kUnavailable on timeout.
+  Status Flush(std::chrono::milliseconds timeout);
 
   // Records produced but not yet acknowledged.
   std::size_t outstanding() const;

@@ -16,9 +16,21 @@ void AppendQualified(std::string& out, const std::string& schema, const std::str
   AppendIdentifier(out, name);
 }
 
-// The closing text of an open grouped statement.
-std::string_view CloserFor(bool is_delete) {
-  return is_delete ? ")" : "";
+// An exact, unambiguous text of a row's key values (length-prefixed), to
+// find a key that repeats within one upsert statement.
+std::string KeyIdentity(const std::vector<int>& key_index, const Tuple& tuple) {
+  std::string out;
+  for (int i : key_index) {
+    const Value& v = tuple[static_cast<std::size_t>(i)];
+    if (v.is_null()) {
+      out += "N;";
+    } else {
+      out += std::to_string(v.text.size());
+      out += ':';
+      out += v.text;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -117,6 +129,24 @@ StatusOr<const SqlBuilder::RelationSql*> SqlBuilder::SqlFor(const Relation& rel,
   }
   if (sql.key_index.size() > 1) sql.delete_head += ')';
   sql.delete_head += " IN (";
+
+  sql.upsert_tail = " ON CONFLICT (";
+  for (std::size_t i = 0; i < spec.primary_key.size(); ++i) {
+    if (i > 0) sql.upsert_tail += ',';
+    AppendIdentifier(sql.upsert_tail, spec.primary_key[i]);
+  }
+  sql.upsert_tail += ") DO ";
+  bool any = false;
+  for (std::size_t i = 0; i < rel.columns.size(); ++i) {
+    if (std::find(sql.key_index.begin(), sql.key_index.end(), static_cast<int>(i)) != sql.key_index.end())
+      continue;
+    sql.upsert_tail += any ? "," : "UPDATE SET ";
+    AppendIdentifier(sql.upsert_tail, rel.columns[i].name);
+    sql.upsert_tail += "=EXCLUDED.";
+    AppendIdentifier(sql.upsert_tail, rel.columns[i].name);
+    any = true;
+  }
+  if (!any) sql.upsert_tail += "NOTHING";
   return &relations_.emplace(&rel, std::move(sql)).first->second;
 }
 
@@ -148,8 +178,10 @@ Status SqlBuilder::Add(ShardAction action, const Change& change, const Placement
   switch (action) {
     case ShardAction::kInsert:
       // A moving update inserts the whole new row, 'u' values filled in.
-      return AddInsert(change, change.op == Op::kUpdate ? placement.full_new : change.new_tuple, *sql,
-                       end_lsn);
+      return AddInsert(Group::kInsert, change,
+                       change.op == Op::kUpdate ? placement.full_new : change.new_tuple, *sql, end_lsn);
+    case ShardAction::kUpsert:
+      return AddInsert(Group::kUpsert, change, change.new_tuple, *sql, end_lsn);
     case ShardAction::kDelete:
       return AddDelete(change, *sql, end_lsn);
     case ShardAction::kUpdate:
@@ -159,23 +191,25 @@ Status SqlBuilder::Add(ShardAction action, const Change& change, const Placement
   }
 }
 
-Status SqlBuilder::AddInsert(const Change& change, const Tuple& tuple, const RelationSql& sql, Lsn end_lsn) {
+Status SqlBuilder::AddInsert(Group kind, const Change& change, const Tuple& tuple, const RelationSql& sql,
+                             Lsn end_lsn) {
   const Relation& rel = *change.relation;
+  const char* what = kind == Group::kUpsert ? "upserted" : "inserted";
   if (tuple.size() != rel.columns.size()) {
-    return Corruption(rel.QualifiedName() + ": insert has " + std::to_string(tuple.size()) + " values for " +
-                      std::to_string(rel.columns.size()) + " columns");
+    return Corruption(rel.QualifiedName() + ": " + what + " row has " + std::to_string(tuple.size()) +
+                      " values for " + std::to_string(rel.columns.size()) + " columns");
   }
   std::string row = "(";
   for (std::size_t i = 0; i < tuple.size(); ++i) {
     if (tuple[i].is_unchanged()) {
-      return Internal(rel.QualifiedName() + ": inserted row lacks the unchanged-TOAST value of column " +
+      return Internal(rel.QualifiedName() + ": " + what + " row lacks the unchanged-TOAST value of column " +
                       rel.columns[i].name);
     }
     if (i > 0) row += ',';
     AppendValue(row, tuple[i]);
   }
   row += ')';
-  return AddRow(Group::kInsert, rel, sql, row, tuple, end_lsn);
+  return AddRow(kind, rel, sql, row, tuple, end_lsn);
 }
 
 Status SqlBuilder::AddDelete(const Change& change, const RelationSql& sql, Lsn end_lsn) {
@@ -198,14 +232,19 @@ Status SqlBuilder::AddDelete(const Change& change, const RelationSql& sql, Lsn e
 Status SqlBuilder::AddRow(Group kind, const Relation& rel, const RelationSql& sql, const std::string& row,
                           const Tuple& key_source, Lsn end_lsn) {
   if (group_ != Group::kNone && (group_ != kind || group_rel_ != &rel)) CloseGroup();
-  std::size_t closer = CloserFor(kind == Group::kDelete).size() + kEnd.size();
+  std::string key_identity;
+  if (kind == Group::kUpsert) {
+    key_identity = KeyIdentity(sql.key_index, key_source);
+    if (group_ != Group::kNone && group_keys_.count(key_identity) > 0) CloseGroup();
+  }
+  std::size_t closer = Closer(kind, sql).size() + kEnd.size();
   if (group_ != Group::kNone &&
       chunk_.sql.size() + stmt_.size() + 1 + row.size() + closer > max_chunk_bytes_) {
     CloseGroup();
     SC_RETURN_IF_ERROR(Flush());
   }
   if (group_ == Group::kNone) {
-    const std::string& head = kind == Group::kInsert ? sql.insert_head : sql.delete_head;
+    const std::string& head = kind == Group::kDelete ? sql.delete_head : sql.insert_head;
     if (!chunk_.empty() && chunk_.sql.size() + head.size() + row.size() + closer > max_chunk_bytes_) {
       SC_RETURN_IF_ERROR(Flush());
     }
@@ -215,10 +254,12 @@ Status SqlBuilder::AddRow(Group kind, const Relation& rel, const RelationSql& sq
     stmt_info_ = StatementInfo{rel.QualifiedName(), {}, 0, 0, end_lsn, end_lsn};
     group_ = kind;
     group_rel_ = &rel;
+    group_sql_ = &sql;
   } else {
     stmt_ += ',';
     stmt_ += row;
   }
+  if (kind == Group::kUpsert) group_keys_.insert(std::move(key_identity));
   bytes_built_ += row.size() + (stmt_info_.rows > 0 ? 1 : 0);
   stmt_info_.rows++;
   stmt_info_.last_lsn = end_lsn;
@@ -313,13 +354,26 @@ Status SqlBuilder::AppendStatement(std::string_view sql, StatementInfo info) {
 void SqlBuilder::CloseGroup() {
   if (group_ == Group::kNone) return;
   chunk_.sql += stmt_;
-  chunk_.sql += CloserFor(group_ == Group::kDelete);
+  chunk_.sql += Closer(group_, *group_sql_);
   chunk_.sql += kEnd;
   chunk_.statements.push_back(std::move(stmt_info_));
   stmt_.clear();
   stmt_info_ = {};
   group_ = Group::kNone;
   group_rel_ = nullptr;
+  group_sql_ = nullptr;
+  group_keys_.clear();
+}
+
+std::string_view SqlBuilder::Closer(Group kind, const RelationSql& sql) {
+  switch (kind) {
+    case Group::kDelete:
+      return ")";
+    case Group::kUpsert:
+      return sql.upsert_tail;
+    default:
+      return "";
+  }
 }
 
 Status SqlBuilder::Flush() {

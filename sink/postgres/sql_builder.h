@@ -1,7 +1,9 @@
 // Turns the shard actions of a batch into SQL text, cut into chunks of at most
 // a configured size, each sent as one simple-protocol Query. Consecutive
-// inserts into one table become one multi-row INSERT, consecutive deletes one
-// DELETE ... IN (...); everything else is one statement per change, in order.
+// inserts into one table become one multi-row INSERT, consecutive upserts
+// (snapshot rows) one multi-row INSERT ... ON CONFLICT (key) DO UPDATE,
+// consecutive deletes one DELETE ... IN (...); everything else is one
+// statement per change, in order.
 // Values are untyped quoted literals so the shard's column types coerce them;
 // this relies on standard_conforming_strings=on (backslashes are literal).
 #pragma once
@@ -11,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "cdc/change.h"
@@ -73,18 +76,22 @@ class SqlBuilder {
   std::size_t bytes_built() const { return bytes_built_; }
 
  private:
-  enum class Group { kNone, kInsert, kDelete };
+  enum class Group { kNone, kInsert, kUpsert, kDelete };
   struct RelationSql {
     std::vector<int> key_index;  // relation column index of each primary-key column
     std::string key_names;       // "(id)" or "(a, b)", for messages
     std::string insert_head;     // INSERT INTO "s"."t" ("a","b") VALUES
     std::string delete_head;     // DELETE FROM "s"."t" WHERE "id" IN (
+    // Closes an upsert: ON CONFLICT ("id") DO UPDATE SET "b"=EXCLUDED."b"
+    // (DO NOTHING when every column is in the key).
+    std::string upsert_tail;
   };
 
   StatusOr<const RelationSql*> SqlFor(const Relation& rel, const TableSpec& spec);
   Status AddRow(Group kind, const Relation& rel, const RelationSql& sql, const std::string& row,
                 const Tuple& key_source, Lsn end_lsn);
-  Status AddInsert(const Change& change, const Tuple& tuple, const RelationSql& sql, Lsn end_lsn);
+  // Insert or upsert of a whole row.
+  Status AddInsert(Group kind, const Change& change, const Tuple& tuple, const RelationSql& sql, Lsn end_lsn);
   Status AddDelete(const Change& change, const RelationSql& sql, Lsn end_lsn);
   Status AddUpdate(const Change& change, const RelationSql& sql, Lsn end_lsn);
   Status AddTruncate(const Change& change, Lsn end_lsn);
@@ -92,6 +99,7 @@ class SqlBuilder {
   void CloseGroup();
   Status Flush();
   std::string KeyText(const RelationSql& sql, const Tuple& tuple) const;
+  static std::string_view Closer(Group kind, const RelationSql& sql);
 
   const std::vector<TableSpec>& tables_;
   std::size_t max_chunk_bytes_;
@@ -103,6 +111,10 @@ class SqlBuilder {
   StatementInfo stmt_info_;     // ... and its description
   Group group_ = Group::kNone;  // kind of the open statement
   const Relation* group_rel_ = nullptr;
+  const RelationSql* group_sql_ = nullptr;
+  // Keys of the open upsert: one statement must not touch a row twice
+  // ("ON CONFLICT DO UPDATE command cannot affect row a second time").
+  std::unordered_set<std::string> group_keys_;
   std::size_t bytes_built_ = 0;
 };
 

@@ -41,6 +41,50 @@ TEST(OperationsE2E, CheckNamesMissingShardTableAndReplicaIdentityFix) {
   EXPECT_NE(out.find("ALTER TABLE public.items REPLICA IDENTITY FULL"), std::string::npos) << out;
 }
 
+TEST(OperationsE2E, CheckCreateMissingBuildsShardTablesTheDaemonThenFills) {
+  E2EEnv env;
+  env.Start(2, kDdl, "");
+  ASSERT_TRUE(env.shards().Exec("shard0", "DROP TABLE public.items").ok());
+  ASSERT_TRUE(env.shards().Exec("shard1", "DROP TABLE public.items; DROP TABLE public.tags").ok());
+  const std::string config = env.WriteConfig(kTables);
+  std::string out;
+  EXPECT_NE(RunShardcast({"check", "-c", config}, &out), 0) << out;
+  EXPECT_NE(out.find("FAIL  shard s1@default has no table public.items: create it with 'shardcast check "
+                     "--create-missing'"),
+            std::string::npos)
+      << out;
+
+  EXPECT_EQ(RunShardcast({"check", "-c", config, "--create-missing"}, &out), 0) << out;
+  EXPECT_NE(out.find("ok    created public.items on s0@default"), std::string::npos) << out;
+  EXPECT_NE(out.find("ok    created public.tags on s1@default"), std::string::npos) << out;
+  EXPECT_EQ(out.find("created public.tags on s0@default"), std::string::npos) << out;
+  EXPECT_EQ(RunShardcast({"check", "-c", config}, &out), 0) << out;
+
+  // A mismatching table is reported with its fix and never altered.
+  ASSERT_TRUE(
+      env.shards().Exec("shard0", "ALTER TABLE public.items ALTER COLUMN label TYPE varchar(10)").ok());
+  EXPECT_NE(RunShardcast({"check", "-c", config, "--create-missing"}, &out), 0) << out;
+  const std::string fix = "ALTER TABLE \"public\".\"items\" ALTER COLUMN \"label\" TYPE text";
+  EXPECT_NE(
+      out.find("FAIL  public.items.label on s0@default is character varying(10), the source has text: " +
+               fix),
+      std::string::npos)
+      << out;
+  ASSERT_TRUE(env.shards().Exec("shard0", fix).ok());
+
+  // The created tables take the stream.
+  env.StartDaemon(config);
+  env.WaitForSlot();
+  ASSERT_TRUE(env.source()
+                  .Exec("app",
+                        "INSERT INTO items SELECT g, g % 5, 'x' FROM generate_series(1, 200) g;"
+                        "INSERT INTO tags VALUES ('red', '#f00')")
+                  .ok());
+  env.WaitCaughtUp({{"public.items", 200}, {"public.tags", 1}});
+  env.ExpectShardsMatchSource(kTables);
+  EXPECT_EQ(env.StopDaemon(), 0) << env.daemon()->Log();
+}
+
 TEST(OperationsE2E, BadConfigExits78NamingKeyLineAndColumn) {
   char tmpl[] = "/tmp/shardcast-badcfg-XXXXXX";
   const std::string dir = mkdtemp(tmpl);

@@ -58,6 +58,8 @@ void E2EEnv::Start(int shards, const std::string& ddl, const std::string& source
   source_ = Must(PgServer::Start(), "starting the source");
   shards_ = Must(PgServer::Start(), "starting the shard server");
   broker_ = Must(MockBroker::Start(), "starting the broker");
+  admin_port_ = Must(FreeLoopbackPort(), "finding a port for the admin API");
+  metrics_port_ = Must(FreeLoopbackPort(), "finding a port for metrics");
   MustOk(source_->CreateDatabase("app"), "create app");
   MustOk(source_->Exec("app", ddl + source_only_sql), "source DDL");
   for (int i = 0; i < shards; ++i) {
@@ -73,7 +75,10 @@ E2EEnv::~E2EEnv() {
     if (::testing::Test::HasFailure())
       std::fprintf(stderr, "---- shardcast log ----\n%s\n", daemon_->Log().c_str());
   }
-  if (!dir_.empty() && !::testing::Test::HasFailure()) std::filesystem::remove_all(dir_);
+  // SHARDCAST_E2E_KEEP=1 keeps the directory (config, logs, checkpoint) of a passing test too.
+  const bool keep = std::getenv("SHARDCAST_E2E_KEEP") != nullptr;
+  if (keep || ::testing::Test::HasFailure()) std::fprintf(stderr, "e2e directory kept: %s\n", dir_.c_str());
+  if (!dir_.empty() && !keep && !::testing::Test::HasFailure()) std::filesystem::remove_all(dir_);
 }
 
 std::string E2EEnv::WriteConfig(const std::vector<TableUnderTest>& tables,
@@ -96,6 +101,8 @@ std::string E2EEnv::WriteConfig(const std::vector<TableUnderTest>& tables,
   y += "limits: { queue_bytes: 8MiB }\n";
   y += "checkpoint: { dir: " + dir_ + "/checkpoint }\n";
   y += "log: { level: debug }\n";
+  y += "admin: { listen: \"127.0.0.1:" + std::to_string(admin_port_) + "\" }\n";
+  y += "metrics: { listen: \"127.0.0.1:" + std::to_string(metrics_port_) + "\" }\n";
   y += extra_yaml;
   const std::string path = dir_ + "/shardcast.yaml";
   std::ofstream(path) << y;

@@ -49,6 +49,8 @@ class E2EEnv {
   const std::string& dir() const { return dir_; }
   DaemonProcess* daemon() { return daemon_.get(); }
   int shard_count() const { return shard_count_; }
+  int admin_port() const { return admin_port_; }
+  int metrics_port() const { return metrics_port_; }
 
   ~E2EEnv();
 
@@ -59,6 +61,8 @@ class E2EEnv {
   std::unique_ptr<DaemonProcess> daemon_;
   std::string dir_;
   int shard_count_ = 0;
+  int admin_port_ = 0;
+  int metrics_port_ = 0;
   int daemon_runs_ = 0;
 };
 

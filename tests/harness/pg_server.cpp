@@ -79,6 +79,15 @@ StatusOr<User> UnprivilegedUser(const std::string& log) {
                             created.message());
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
 StatusOr<int> FreeLoopbackPort() {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Internal("socket() failed");
@@ -96,15 +105,6 @@ StatusOr<int> FreeLoopbackPort() {
   if (port <= 0) return Internal("cannot find a free loopback port");
   return port;
 }
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
 
 struct PgServer::Impl {
   std::string bin_dir;

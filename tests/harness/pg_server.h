@@ -16,6 +16,9 @@ namespace shardcast::testing {
 
 using Row = std::vector<std::optional<std::string>>;
 
+// A loopback TCP port that was free when probed.
+StatusOr<int> FreeLoopbackPort();
+
 class PgServer {
  public:
   struct Options {

@@ -150,6 +150,11 @@ class ShardSinkTest : public ::testing::Test {
     c.old_tuple = std::move(old);
     return c;
   }
+  Change Read(const std::shared_ptr<const Relation>& rel, Tuple row) {
+    Change c = Insert(rel, std::move(row));
+    c.op = Op::kRead;
+    return c;
+  }
   Tuple Item(const std::string& id, std::string name, std::string big = "b") {
     return {T(id), T(std::move(name)), N(), N(), N(), N(), N(), T(std::move(big))};
   }
@@ -314,6 +319,66 @@ TEST_F(ShardSinkTest, FailureInALaterChunkRollsBackEarlierChunks) {
   EXPECT_NE(st.message().find("(id)=(" + KeyOn(0, 5) + ")"), std::string::npos) << st.message();
   EXPECT_EQ(Query(0, "SELECT count(*) FROM items")[0][0], "300");
   EXPECT_EQ(Progress(0), "0/1000");
+}
+
+TEST_F(ShardSinkTest, SnapshotReadsAreUpsertedOverExistingRows) {
+  const std::string old_key = KeyOn(0), new_key = KeyOn(0, 1), other = KeyOn(1);
+  auto s0 = OpenSink(0);
+  auto s1 = OpenSink(1);
+  TxnBatch streamed = {
+      Txn(0x1000, {Insert(items_, {T(old_key), T("stale"), T("1"), T("t"), T("2020-01-01 00:00:00+00"),
+                                   T("{\"old\": true}"), T("\\x01"), T("old big")}),
+                   Insert(pairs_, {T(old_key), T("x"), T("stale")})})};
+  ASSERT_TRUE(s0->Apply(streamed).ok());
+  ASSERT_TRUE(s1->Apply(streamed).ok());
+  auto counters = MakeRelation(3, "counters", {"id", "n"}, {"id"});
+  ASSERT_TRUE(server_->Exec(db_[1], "INSERT INTO counters VALUES (5, 1)").ok());
+
+  // A backfill chunk: the existing row is overwritten whole (NULLs included),
+  // a new row is inserted, a key read twice keeps its last values, and a
+  // reference-table row is upserted on every shard.
+  auto chunk = std::make_shared<Transaction>();
+  chunk->end_lsn = 0x2000;
+  chunk->snapshot = "incremental";
+  chunk->changes = {
+      Read(items_, {T(old_key), T("fresh"), T("2.5"), N(), N(), T("[1, \"two\"]"), T("\\xfffe"), N()}),
+      Read(items_, Item(new_key, "first read")),
+      Read(items_, Item(other, "on s1")),
+      Read(items_, Item(new_key, "read again")),  // in the same statement it would fail on the server
+      Read(pairs_, {T(old_key), T("x"), T("fresh")}),
+      Read(pairs_, {T(old_key), T("y"), T("new")}),
+      Read(counters, {T("5"), T("2")}),
+  };
+  for (std::size_t i = 0; i < chunk->changes.size(); ++i)
+    chunk->changes[i].ordinal = static_cast<std::uint32_t>(i);
+  auto routed = router_->Route(chunk);
+  ASSERT_TRUE(routed.ok()) << routed.status().ToString();
+  for (auto* sink : {s0.get(), s1.get()}) {
+    Status st = sink->Apply({*routed});
+    ASSERT_TRUE(st.ok()) << st.ToString();
+  }
+
+  std::vector<Row> want = {
+      Row{old_key, "fresh", "2.5000", std::nullopt, std::nullopt, "[1, \"two\"]", "fffe", std::nullopt},
+      Row{new_key, "read again", std::nullopt, std::nullopt, std::nullopt, std::nullopt, std::nullopt, "b"}};
+  if (std::stoll(old_key) > std::stoll(new_key)) std::swap(want[0], want[1]);
+  EXPECT_EQ(Query(0, kItemsQuery), want);
+  EXPECT_EQ(Query(0, "SELECT b, v FROM pairs ORDER BY b"),
+            (std::vector<Row>{Row{"x", "fresh"}, Row{"y", "new"}}));
+  EXPECT_EQ(Query(1, "SELECT id::text, name FROM items"), (std::vector<Row>{Row{other, "on s1"}}));
+  EXPECT_EQ(Query(0, "SELECT id::text, n::text FROM counters"), (std::vector<Row>{Row{"5", "2"}}));
+  EXPECT_EQ(Query(1, "SELECT id::text, n::text FROM counters"), (std::vector<Row>{Row{"5", "2"}}));
+  EXPECT_EQ(Progress(0), "0/2000");
+  EXPECT_EQ(Progress(1), "0/2000");
+
+  // Reading the same chunk again at a later position changes nothing.
+  auto again = std::make_shared<Transaction>(*chunk);
+  again->end_lsn = 0x3000;
+  auto routed_again = router_->Route(again);
+  ASSERT_TRUE(routed_again.ok());
+  ASSERT_TRUE(s0->Apply({*routed_again}).ok());
+  EXPECT_EQ(Query(0, kItemsQuery), want);
+  EXPECT_EQ(Progress(0), "0/3000");
 }
 
 TEST_F(ShardSinkTest, UnchangedToastColumnsAreLeftUntouched) {

@@ -152,6 +152,45 @@ TEST_F(RouterTest, InsertGoesToTheOwnerOfTheNewRow) {
   EXPECT_EQ(Actions(c, p), Only(kOwnerOf42, ShardAction::kInsert));
 }
 
+Change Read(std::shared_ptr<const Relation> rel, Tuple t) {
+  Change c = Insert(std::move(rel), std::move(t));
+  c.op = Op::kRead;
+  return c;
+}
+
+TEST_F(RouterTest, SnapshotReadIsUpsertedByTheOwnerOfItsRow) {
+  Change c = Read(orders_, {T("1"), T("42"), T("x")});
+  Placement p = MustRouteOne(c);
+  ASSERT_NE(p.table, nullptr);
+  EXPECT_EQ(p.new_owner, kOwnerOf42);
+  EXPECT_EQ(p.old_owner, Placement::kNone);
+  EXPECT_TRUE(p.full_new.empty());
+  EXPECT_EQ(Actions(c, p), Only(kOwnerOf42, ShardAction::kUpsert));
+  // Owned by the shard key, not the primary key: id 42 alone would go elsewhere.
+  Change other = Read(orders_, {T("42"), T("hello"), T("x")});
+  EXPECT_EQ(Actions(other, MustRouteOne(other)), Only(kOwnerOfHello, ShardAction::kUpsert));
+  Change pair = Read(pairs_, {T("7"), T("acme")});
+  EXPECT_EQ(Actions(pair, MustRouteOne(pair)), Only(kOwnerOf7Acme, ShardAction::kUpsert));
+}
+
+TEST_F(RouterTest, SnapshotReadOfAReferenceTableGoesEverywhereAndOfOthersNowhere) {
+  Change c = Read(countries_, {T("fr"), T("France")});
+  Placement p = MustRouteOne(c);
+  EXPECT_EQ(p.new_owner, Placement::kAll);
+  EXPECT_EQ(Actions(c, p), std::vector<ShardAction>(kShards, ShardAction::kUpsert));
+  Change unlisted = Read(logs_, {T("1")});
+  Placement q = MustRouteOne(unlisted);
+  EXPECT_EQ(q.table, nullptr);
+  EXPECT_EQ(Actions(unlisted, q), std::vector<ShardAction>(kShards, ShardAction::kSkip));
+}
+
+TEST_F(RouterTest, SnapshotReadLackingItsShardKeyIsCorruption) {
+  auto r = RouteOne(Read(orders_, {T("1")}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kCorruption);
+  EXPECT_NE(r.status().message().find("account_id"), std::string::npos) << r.status().message();
+}
+
 TEST_F(RouterTest, NullAndMultiColumnKeys) {
   EXPECT_EQ(MustRouteOne(Insert(orders_, {T("1"), N(), N()})).new_owner, kOwnerOfNull);
   EXPECT_EQ(MustRouteOne(Insert(pairs_, {T("7"), T("acme")})).new_owner, kOwnerOf7Acme);

@@ -118,6 +118,64 @@ TEST(Envelope, InsertExact) {
   EXPECT_TRUE(r.partition_key.empty());  // partition_by: key
 }
 
+// Debezium writes a snapshot read as op "r" with no before and the
+// snapshot kind in source.snapshot.
+RoutedTransaction SnapshotRead(std::string snapshot) {
+  auto rt = Routed(Make(Op::kRead, 1, 0, {}, Row({T("1"), T("42"), T("x")})), Owners(Placement::kNone, 1));
+  auto txn = std::make_shared<Transaction>(*rt.txn);
+  txn->snapshot = std::move(snapshot);
+  rt.txn = txn;
+  return rt;
+}
+
+TEST(Envelope, SnapshotReadExact) {
+  const auto out = Encode(SnapshotRead("true"));
+  ASSERT_EQ(out.size(), 1u);
+  std::string source = kSource;
+  const std::string streamed = R"("snapshot":"false")";
+  source.replace(source.find(streamed), streamed.size(), R"("snapshot":"true")");
+  EXPECT_EQ(out[0].value,
+            R"({"before":null,"after":{"id":1,"account_id":42,"note":"x"},)" + source +
+                R"("shard":"s1","epoch":3},"op":"r","ts_ms":1795307650000,"transaction":null})");
+  EXPECT_EQ(out[0].key, R"({"id":1})");
+  EXPECT_EQ(out[0].topic, "shardcast.public.orders");
+  EXPECT_EQ(out[0].position, "5000/1");
+  EXPECT_EQ(out[0].shard, "s1");
+}
+
+TEST(Envelope, SnapshotKindOfBackfillAndStreamedChanges) {
+  const json incremental = json::parse(*Encode(SnapshotRead("incremental"))[0].value);
+  EXPECT_EQ(incremental["source"]["snapshot"], "incremental");
+  EXPECT_EQ(incremental["op"], "r");
+  EXPECT_EQ(json::parse(*Encode(SnapshotRead(""))[0].value)["source"]["snapshot"], "false");
+
+  // A streamed change is never marked as a snapshot, whatever its transaction says.
+  auto rt = SnapshotRead("incremental");
+  auto txn = std::make_shared<Transaction>(*rt.txn);
+  txn->changes[0].op = Op::kInsert;
+  rt.txn = txn;
+  const json insert = json::parse(*Encode(rt)[0].value);
+  EXPECT_EQ(insert["source"]["snapshot"], "false");
+  EXPECT_EQ(insert["op"], "c");
+}
+
+TEST(Envelope, SnapshotReadOfAReferenceTableWithShardKeyPartition) {
+  Change c;
+  c.op = Op::kRead;
+  c.relation = Countries();
+  c.new_tuple = Row({T("FR    "), T("France")});
+  auto rt = Routed(c, Owners(Placement::kAll, Placement::kAll));
+  EnvelopeOptions opt;
+  opt.partition_by_shard_key = true;
+  const auto out = Encode(rt, opt);
+  ASSERT_EQ(out.size(), 1u);  // no tombstone, one record for all shards
+  EXPECT_EQ(out[0].shard, "*");
+  EXPECT_EQ(out[0].partition_key, R"({"code":"FR    "})");
+  const json v = json::parse(*out[0].value);
+  EXPECT_TRUE(v["before"].is_null());
+  EXPECT_EQ(v["after"], json::parse(R"({"code":"FR    ","name":"France"})"));
+}
+
 TEST(Envelope, UpdateWithWholeOldRowFillsUnchangedToast) {
   // REPLICA IDENTITY FULL: 'O' old row; the unchanged note comes from it.
   const auto out = Encode(

@@ -51,6 +51,12 @@ Change Update(const std::shared_ptr<const Relation>& rel, Tuple new_row, char ki
   return c;
 }
 
+Change Read(const std::shared_ptr<const Relation>& rel, Tuple row) {
+  Change c = Insert(rel, std::move(row));
+  c.op = Op::kRead;
+  return c;
+}
+
 class SqlBuilderTest : public ::testing::Test {
  protected:
   SqlBuilderTest() {
@@ -284,6 +290,106 @@ TEST_F(SqlBuilderTest, SenderFailureStopsTheBuild) {
   ASSERT_TRUE(b.AddStatement("BEGIN", "BEGIN").ok());
   Status s = b.AddStatement("COMMIT", "COMMIT");
   EXPECT_EQ(s.code(), Code::kUnavailable);
+}
+
+constexpr const char* kItemsUpsertTail =
+    " ON CONFLICT (\"id\") DO UPDATE SET \"name\"=EXCLUDED.\"name\",\"body\"=EXCLUDED.\"body\"";
+
+TEST_F(SqlBuilderTest, ConsecutiveUpsertsGroupIntoOneInsertOnConflict) {
+  auto b = Builder();
+  Change r1 = Read(items_, {T("1"), T("a"), Value::Null()});
+  Change r2 = Read(items_, {T("2"), T("it's"), T("\\x")});
+  Change i3 = Insert(items_, {T("3"), T("c"), T("z")});
+  Change r4 = Read(items_, {T("4"), T("d"), T("w")});
+  ASSERT_TRUE(b.Add(ShardAction::kUpsert, r1, p_items_, 0x10).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kUpsert, r2, p_items_, 0x10).ok());
+  // An insert is its own statement: it must still fail on a duplicate key.
+  ASSERT_TRUE(b.Add(ShardAction::kInsert, i3, p_items_, 0x20).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kUpsert, r4, p_items_, 0x30).ok());
+  ASSERT_TRUE(b.Finish().ok());
+  ASSERT_EQ(chunks_.size(), 1u);
+  const std::string head = "INSERT INTO \"public\".\"items\" (\"id\",\"name\",\"body\") VALUES ";
+  EXPECT_EQ(chunks_[0].sql, head + "('1','a',NULL),('2','it''s','\\x')" + kItemsUpsertTail + ";\n" + head +
+                                "('3','c','z');\n" + head + "('4','d','w')" + kItemsUpsertTail + ";\n");
+  ASSERT_EQ(chunks_[0].statements.size(), 3u);
+  EXPECT_EQ(chunks_[0].statements[0].rows, 2u);
+  EXPECT_EQ(chunks_[0].statements[0].Describe(), "public.items (id)=(1), (id)=(2) at position 0/10");
+  EXPECT_EQ(chunks_[0].statements[2].Describe(), "public.items (id)=(4) at position 0/30");
+}
+
+TEST_F(SqlBuilderTest, UpsertOfCompositeKeysAndOfKeyOnlyTables) {
+  auto b = Builder();
+  Change p1 = Read(pairs_, {T("1"), T("x"), T("v")});
+  Change p2 = Read(pairs_, {T("1"), T("y"), T("w")});
+  Change o1 = Read(other_, {T("9")});
+  ASSERT_TRUE(b.Add(ShardAction::kUpsert, p1, p_pairs_, 1).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kUpsert, p2, p_pairs_, 1).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kUpsert, o1, p_other_, 1).ok());
+  ASSERT_TRUE(b.Finish().ok());
+  EXPECT_EQ(AllSql(),
+            "INSERT INTO \"public\".\"pairs\" (\"a\",\"b\",\"v\") VALUES ('1','x','v'),('1','y','w') ON "
+            "CONFLICT (\"a\",\"b\") DO UPDATE SET \"v\"=EXCLUDED.\"v\";\n"
+            "INSERT INTO \"public\".\"other\" (\"id\") VALUES ('9') ON CONFLICT (\"id\") DO NOTHING;\n");
+  EXPECT_EQ(chunks_[0].statements[0].Describe(), "public.pairs (a, b)=(1, x), (a, b)=(1, y) at position 0/1");
+}
+
+TEST_F(SqlBuilderTest, AKeyRepeatedInsideAnUpsertGroupStartsANewStatement) {
+  // One INSERT ... ON CONFLICT DO UPDATE cannot affect a row twice.
+  auto b = Builder();
+  std::vector<Change> cs = {Read(items_, {T("1"), T("a"), T("x")}), Read(items_, {T("2"), T("b"), T("x")}),
+                            Read(items_, {T("1"), T("c"), T("x")}), Read(items_, {T("3"), T("d"), T("x")}),
+                            Read(items_, {T("2"), T("e"), T("x")})};
+  for (const auto& c : cs) ASSERT_TRUE(b.Add(ShardAction::kUpsert, c, p_items_, 1).ok());
+  // Composite keys compare whole: ('1','x') and ('1','y') differ; "1x" split differently must not collide.
+  Change p1 = Read(pairs_, {T("1"), T("1x"), T("v")});
+  Change p2 = Read(pairs_, {T("11"), T("x"), T("v")});
+  Change p3 = Read(pairs_, {T("1"), T("1x"), T("w")});
+  ASSERT_TRUE(b.Add(ShardAction::kUpsert, p1, p_pairs_, 1).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kUpsert, p2, p_pairs_, 1).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kUpsert, p3, p_pairs_, 1).ok());
+  ASSERT_TRUE(b.Finish().ok());
+  const std::string head = "INSERT INTO \"public\".\"items\" (\"id\",\"name\",\"body\") VALUES ";
+  const std::string pairs_head = "INSERT INTO \"public\".\"pairs\" (\"a\",\"b\",\"v\") VALUES ";
+  const std::string pairs_tail = " ON CONFLICT (\"a\",\"b\") DO UPDATE SET \"v\"=EXCLUDED.\"v\";\n";
+  EXPECT_EQ(AllSql(), head + "('1','a','x'),('2','b','x')" + kItemsUpsertTail + ";\n" + head +
+                          "('1','c','x'),('3','d','x'),('2','e','x')" + kItemsUpsertTail + ";\n" +
+                          pairs_head + "('1','1x','v'),('11','x','v')" + pairs_tail + pairs_head +
+                          "('1','1x','w')" + pairs_tail);
+}
+
+TEST_F(SqlBuilderTest, UpsertChunksStayUnderTheLimitWithTheirConflictClause) {
+  constexpr std::size_t kMax = 400;
+  auto b = Builder(kMax);
+  std::vector<Change> changes;
+  for (int i = 0; i < 50; ++i) changes.push_back(Read(items_, {T(std::to_string(i)), T("n"), T("b")}));
+  for (const auto& c : changes) ASSERT_TRUE(b.Add(ShardAction::kUpsert, c, p_items_, 1).ok());
+  ASSERT_TRUE(b.Finish().ok());
+  ASSERT_GT(chunks_.size(), 2u);
+  std::size_t rows = 0;
+  std::size_t built = 0;
+  for (const auto& c : chunks_) {
+    EXPECT_LE(c.sql.size(), kMax) << c.sql;
+    ASSERT_EQ(c.statements.size(), 1u);
+    EXPECT_EQ(c.sql.substr(c.sql.size() - std::string(kItemsUpsertTail).size() - 2),
+              std::string(kItemsUpsertTail) + ";\n");
+    rows += c.statements[0].rows;
+    built += c.sql.size();
+  }
+  EXPECT_EQ(rows, 50u);
+  EXPECT_EQ(b.bytes_built(), built);
+}
+
+TEST_F(SqlBuilderTest, UpsertErrorsNameTheTableAndColumn) {
+  auto b = Builder();
+  Change toast = Read(items_, {T("1"), U(), T("x")});
+  Status s = b.Add(ShardAction::kUpsert, toast, p_items_, 1);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("public.items"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("name"), std::string::npos) << s.message();
+  Change short_row = Read(items_, {T("1")});
+  s = b.Add(ShardAction::kUpsert, short_row, p_items_, 1);
+  EXPECT_EQ(s.code(), Code::kCorruption);
+  EXPECT_NE(s.message().find("public.items"), std::string::npos) << s.message();
 }
 
 TEST_F(SqlBuilderTest, MissingPrimaryKeyColumnIsNamed) {

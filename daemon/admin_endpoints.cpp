@@ -1,0 +1,130 @@
+#include "daemon/admin_endpoints.h"
+
+#include <nlohmann/json.hpp>
+
+#include "cdc/backfill_job.h"
+#include "daemon/backfill_runner.h"
+
+namespace shardcast {
+
+using nlohmann::json;
+
+namespace {
+
+AdminResponse Json(int status, const json& j) {
+  return AdminResponse{status, j.dump(), "application/json"};
+}
+AdminResponse Error(int status, const std::string& message) {
+  return Json(status, {{"error", message}});
+}
+
+json JobJson(const BackfillJob& job, const JobBoard* board) {
+  json tables = json::array();
+  for (const auto& t : job.tables) {
+    const bool done = t.done();
+    std::string state = done ? "done" : (job.state == JobState::kPending ? "pending" : "running");
+    if (job.state == JobState::kFailed && !done) state = "failed";
+    tables.push_back({{"table", t.QualifiedName()},
+                      {"state", state},
+                      {"rows_done", t.rows_done},
+                      {"rows_total", std::max(t.rows_total, t.rows_done)},
+                      {"chunks_done", t.chunks_done},
+                      {"rows_per_second", board ? board->RowsPerSecond(job.id, t.QualifiedName()) : 0.0}});
+  }
+  return {{"id", job.id},
+          {"kind", job.kind},
+          {"state", std::string(JobStateName(job.state))},
+          {"error", job.error},
+          {"tables", tables}};
+}
+
+// "t" or "schema.t" -> the configured table, or nullptr.
+const TableConfig* FindTable(const Config& config, const std::string& name) {
+  for (const auto& t : config.tables) {
+    if (t.schema + "." + t.name == name) return &t;
+    if (name.find('.') == std::string::npos && t.schema == "public" && t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+AdminResponse StartSnapshot(const AdminContext& ctx, const AdminRequest& req) {
+  json body = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) return Error(400, "the body must be a JSON object");
+  std::vector<const TableConfig*> tables;
+  if (body.contains("tables") && body["tables"].is_array() && !body["tables"].empty()) {
+    for (const auto& n : body["tables"]) {
+      if (!n.is_string()) return Error(400, "tables must be a list of table names");
+      const TableConfig* t = FindTable(*ctx.config, n.get<std::string>());
+      if (t == nullptr)
+        return Error(404, "table " + n.get<std::string>() +
+                              " is not in the configuration's tables: add it there (and restart) first");
+      tables.push_back(t);
+    }
+  } else {
+    for (const auto& t : ctx.config->tables) tables.push_back(&t);
+  }
+  auto jobs = LoadJobsInOrder(*ctx.store);
+  if (!jobs.ok()) return Error(500, jobs.status().message());
+  std::uint64_t n = 0;
+  for (const auto& j : *jobs)
+    if (j.id.rfind("snap-", 0) == 0)
+      n = std::max<std::uint64_t>(n, std::strtoull(j.id.c_str() + 5, nullptr, 10));
+  BackfillJob job;
+  job.id = "snap-" + std::to_string(n + 1);
+  job.kind = "backfill";
+  for (const auto* t : tables) job.tables.push_back(WholeTable(t->schema, t->name));
+  if (Status s = ctx.store->PutJob(job.id, job.ToJson()); !s.ok()) return Error(500, s.message());
+  return Json(202, {{"job", job.id}});
+}
+
+AdminResponse HoldView(ApplyHold& hold) {
+  const auto v = hold.view();
+  return Json(
+      200,
+      {{"active", v.active}, {"lsn", v.lsn ? json(FormatLsn(*v.lsn)) : json(nullptr)}, {"ready", v.ready}});
+}
+
+AdminResponse SetHold(ApplyHold& hold, const AdminRequest& req) {
+  json body = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) return Error(400, "the body must be a JSON object");
+  const std::chrono::seconds ttl(body.value("ttl_s", 600));
+  if (body.contains("lsn") && body["lsn"].is_string()) {
+    auto lsn = ParseLsn(body["lsn"].get<std::string>());
+    if (!lsn) return Error(400, "lsn: expected a position like 0/16B3A0");
+    hold.HoldAt(*lsn, ttl);
+  } else {
+    hold.Freeze(ttl);
+  }
+  return HoldView(hold);
+}
+
+}  // namespace
+
+void RegisterAdminEndpoints(AdminServer& server, AdminContext ctx) {
+  server.Handle("GET", "/healthz", [](const AdminRequest&) {
+    return AdminResponse{200, "ok\n", "text/plain"};
+  });
+  server.Handle("POST", "/jobs/snapshot", [ctx](const AdminRequest& req) { return StartSnapshot(ctx, req); });
+  server.Handle("GET", "/jobs", [ctx](const AdminRequest&) {
+    auto jobs = LoadJobsInOrder(*ctx.store);
+    if (!jobs.ok()) return Error(500, jobs.status().message());
+    json list = json::array();
+    for (const auto& j : *jobs) list.push_back(JobJson(j, ctx.board));
+    return Json(200, {{"jobs", list}});
+  });
+  server.Handle("GET", "/jobs/([A-Za-z0-9_-]+)", [ctx](const AdminRequest& req) {
+    auto jobs = LoadJobsInOrder(*ctx.store);
+    if (!jobs.ok()) return Error(500, jobs.status().message());
+    for (const auto& j : *jobs)
+      if (j.id == req.matches.at(1)) return Json(200, JobJson(j, ctx.board));
+    return Error(404, "no job " + req.matches.at(1));
+  });
+  server.Handle("POST", "/hold", [ctx](const AdminRequest& req) { return SetHold(*ctx.hold, req); });
+  server.Handle("GET", "/hold", [ctx](const AdminRequest&) { return HoldView(*ctx.hold); });
+  server.Handle("DELETE", "/hold", [ctx](const AdminRequest&) {
+    ctx.hold->Release();
+    return HoldView(*ctx.hold);
+  });
+}
+
+}  // namespace shardcast
