@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds shardcast and runs the demo on loopback:
 # a source PostgreSQL, three shard databases, the Kafka-protocol broker,
-# shardcast itself, a small workload, then where the rows landed, the
-# checkpoint, and a Kafka consumer's (kcat) view of the feed.
+# shardcast itself (creating the shard tables, then an initial snapshot of the
+# rows the source already holds), a workload, then where the rows landed,
+# verify, an online re-seed with its progress, the checkpoint, and a Kafka
+# consumer's (kcat) view of the feed.
 # Everything lives under .demo/ and is stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,9 +61,10 @@ DDL="CREATE TABLE orders (id bigint PRIMARY KEY, account_id bigint NOT NULL, ite
      CREATE TABLE countries (code text PRIMARY KEY, name text NOT NULL);"
 psql -X -q "host=127.0.0.1 port=$SRC_PORT user=postgres dbname=postgres" -c "CREATE DATABASE app"
 psql_src -c "$DDL" -c "ALTER TABLE orders REPLICA IDENTITY FULL"
+echo "=== the source already holds 50000 orders: the initial snapshot will copy them"
+psql_src -c "INSERT INTO orders (id, account_id, item, amount) SELECT g, g % 500, 'old item ' || g, g * 0.5 FROM generate_series(1, 50000) g"
 for i in 0 1 2; do
   psql -X -q "host=127.0.0.1 port=$SHARD_PORT user=postgres dbname=postgres" -c "CREATE DATABASE shard$i"
-  psql_shard "shard$i" -c "$DDL"
 done
 
 echo "=== starting the Kafka-protocol broker"
@@ -86,22 +89,26 @@ shards:
 kafka:
   brokers: "$BOOTSTRAP"
 checkpoint: { dir: $DEMO/checkpoint }
+snapshot: { workers: 2, chunk_rows: 10000 }
+admin: { listen: "127.0.0.1:$(free_port)" }
+metrics: { listen: "127.0.0.1:$(free_port)" }
 YAML
 
-echo "=== shardcast check"
-"$BIN" check -c "$DEMO/shardcast.yaml"
+echo "=== shardcast check --create-missing (the shard databases are empty: it creates the tables)"
+"$BIN" check -c "$DEMO/shardcast.yaml" --create-missing
 echo "=== starting shardcast"
 "$BIN" run -c "$DEMO/shardcast.yaml" >"$DEMO/shardcast.log" 2>&1 &
 SC_PID=$!
-for _ in $(seq 100); do
-  [ "$(psql_src -At -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name='shardcast'")" = 1 ] && break
+for _ in $(seq 600); do
+  grep -q "initial snapshot done" "$DEMO/shardcast.log" && break
   sleep 0.1
 done
+grep -o "initial snapshot done.*" "$DEMO/shardcast.log" | sed 's/^/    /'
 
 echo "=== workload: 1000 orders over 50 accounts, updates, shard-key moves, deletes, reference rows"
 psql_src <<'SQL'
 INSERT INTO countries VALUES ('de', 'Germany'), ('fr', 'France'), ('jp', 'Japan');
-INSERT INTO orders (id, account_id, item, amount) SELECT g, g % 50, 'item ' || g, g * 1.25 FROM generate_series(1, 1000) g;
+INSERT INTO orders (id, account_id, item, amount) SELECT 100000 + g, g % 50, 'item ' || g, g * 1.25 FROM generate_series(1, 1000) g;
 UPDATE orders SET amount = amount * 2 WHERE id % 10 = 0;
 UPDATE orders SET account_id = account_id + 100 WHERE id % 25 = 0;   -- moves rows to another shard
 DELETE FROM orders WHERE id % 40 = 0;
@@ -122,6 +129,15 @@ for i in 0 1 2; do
   printf "%-8s %8s %10s\n" "s$i" "$(psql_shard "shard$i" -At -c 'SELECT count(*) FROM orders')" \
     "$(psql_shard "shard$i" -At -c 'SELECT count(*) FROM countries')"
 done
+
+echo "=== shardcast verify (holds the daemon at one position, compares by range hashes)"
+"$BIN" verify -c "$DEMO/shardcast.yaml" || true
+
+echo "=== a shard loses rows; shardcast snapshot re-seeds the table online"
+psql_shard shard1 -c "DELETE FROM orders WHERE id % 3 = 0"
+"$BIN" verify -c "$DEMO/shardcast.yaml" | head -n 8 || true
+"$BIN" snapshot -c "$DEMO/shardcast.yaml" --table public.orders
+"$BIN" verify -c "$DEMO/shardcast.yaml" | head -n 6 || true
 
 echo "=== stopping shardcast (SIGTERM drains and checkpoints)"
 kill "$SC_PID"; wait "$SC_PID" || true; SC_PID=

@@ -17,6 +17,7 @@
 #include <set>
 #include <thread>
 
+#include "daemon/admin_client.h"
 #include "tests/e2e/e2e_support.h"
 
 namespace shardcast::testing {
@@ -270,10 +271,53 @@ TEST_F(SnapshotE2E, KillDuringOnlineBackfillResumesFromLastChunk) {
   env_.ExpectShardsMatchSource(kTables);
   ExpectNoChunkTwice(ChunkLog(env_.daemon()->Log()));
 
+  // The job's progress, as the admin API and the metrics show it.
+  AdminClient admin("127.0.0.1:" + std::to_string(env_.admin_port()), "");
+  auto job = admin.Get("/jobs/snap-1");
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  auto job_json = nlohmann::json::parse(job->body);
+  EXPECT_EQ(job_json["state"], "done") << job->body;
+  EXPECT_EQ(job_json["tables"][0]["table"], "public.accounts") << job->body;
+  EXPECT_GT(job_json["tables"][0]["rows_done"].get<std::int64_t>(), rows / 3) << job->body;
+  AdminClient metrics("127.0.0.1:" + std::to_string(env_.metrics_port()), "");
+  auto scraped = metrics.Get("/metrics");
+  ASSERT_TRUE(scraped.ok()) << scraped.status().ToString();
+  EXPECT_NE(
+      scraped->body.find("shardcast_snapshot_progress_ratio{job=\"snap-1\",table=\"public.accounts\"} 1"),
+      std::string::npos)
+      << scraped->body;
+
   // The command itself, followed to the end (plain progress lines: not a terminal).
   std::string out;
   EXPECT_EQ(RunShardcast({"snapshot", "-c", config, "--table", "public.countries"}, &out), 0) << out;
   EXPECT_NE(out.find("public.countries"), std::string::npos) << out;
+  EXPECT_EQ(env_.StopDaemon(), 0);
+}
+
+TEST_F(SnapshotE2E, TableAddedToTheConfigIsSeededOnline) {
+  const std::int64_t rows = RowsUnderTest(SHARDCAST_E2E_ROWS_DEFAULT) / 20;
+  ASSERT_TRUE(env_.source().Exec("app", SeedSql(rows)).ok());
+  // First without events: only accounts and countries are replicated.
+  const std::vector<TableUnderTest> first = {kTables[0], kTables[2]};
+  env_.StartDaemon(env_.WriteConfig(first, "snapshot: { workers: 2, chunk_rows: 1000 }\n"));
+  ASSERT_TRUE(WaitForLog(env_, "initial snapshot done", 0, 600s)) << env_.daemon()->Log();
+  Workload workload(env_.source(), rows);
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(env_.StopDaemon(), 0);
+  EXPECT_EQ(QueryRows(env_.shards(), "shard0", "SELECT count(*) FROM events").at(0).at(0), "0");
+
+  // Then with events: the restart adds it to the publication, the backfill seeds what it already held.
+  const std::string config = Config(1000);
+  const std::size_t before = env_.daemon()->Log().size();
+  env_.StartDaemon(config);
+  ASSERT_TRUE(WaitForLog(env_, "streaming from slot", before, 120s)) << env_.daemon()->Log();
+  std::string out;
+  EXPECT_EQ(RunShardcast({"snapshot", "-c", config, "--table", "events"}, &out), 0) << out;
+  workload.Stop();
+  EXPECT_EQ(workload.error(), "");
+  env_.WaitCaughtUp({});
+  ExpectVerifyIdentical(config);
+  env_.ExpectShardsMatchSource(kTables);
   EXPECT_EQ(env_.StopDaemon(), 0);
 }
 
