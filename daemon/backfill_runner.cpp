@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "cdc/backfill_stages.h"
 #include "cdc/snapshot_reader.h"
 #include "common/thread_util.h"
 #include "pq/pq_util.h"
@@ -120,39 +121,23 @@ Status BackfillRunner::RunJob(BackfillJob& job) {
 Status BackfillRunner::RunChunk(BackfillJob& job, std::size_t t, std::size_t r, SnapshotReader& reader,
                                 const SnapshotTable& table) {
   BackfillTable& bt = job.tables[t];
-  BackfillRange& range = bt.ranges[r];
   const std::string chunk_id = deps_.session_token + ":" + job.id + ":" + bt.QualifiedName() + ":" +
-                               std::to_string(r) + "." + std::to_string(range.parts_done);
-  WatermarkCoordinator& wc = *deps_.coordinator;
-  wc.Expect(chunk_id, table);
-  auto abandon = [&](Status s) {
-    wc.Abandon(chunk_id);
-    return s;
+                               std::to_string(r) + "." + std::to_string(bt.ranges[r].parts_done);
+  ChunkPorts ports;
+  ports.exec = [&](const std::string& sql) { return reader.Exec(sql); };
+  ports.read = [&](const KeyRange& range, std::int64_t limit) {
+    return reader.ReadRange(table, range, limit);
   };
-  if (Status s = reader.Exec(WatermarkCoordinator::WatermarkSql(chunk_id, 'L')); !s.ok()) return abandon(s);
-  auto rows = reader.ReadRange(table, range.range, deps_.config->snapshot_chunk_rows);
-  if (!rows.ok()) return abandon(rows.status());
-  const std::size_t n = rows->size();
-  std::optional<Tuple> last;
-  if (n != 0) last = KeyOf(table, rows->back());
-  wc.Deliver(chunk_id, std::move(*rows));
-  if (Status s = reader.Exec(WatermarkCoordinator::WatermarkSql(chunk_id, 'H')); !s.ok()) return abandon(s);
-  auto emitted = wc.AwaitEmitted(chunk_id, kEmitTimeout, &stop_);
-  if (!emitted.ok()) return abandon(emitted.status());
-  SC_RETURN_IF_ERROR(WaitDurable(*emitted));
-
-  if (static_cast<std::int64_t>(n) < deps_.config->snapshot_chunk_rows) {
-    range.done = true;
-  } else {
-    range.range.after = last;
-  }
-  const std::uint32_t part = range.parts_done++;
-  bt.rows_done += n;
-  bt.chunks_done++;
-  SC_RETURN_IF_ERROR(deps_.store->PutJob(job.id, job.ToJson()));
+  ports.await_emitted = [&](const std::string& id) {
+    return deps_.coordinator->AwaitEmitted(id, kEmitTimeout, &stop_);
+  };
+  ports.await_durable = [&](Lsn lsn) { return WaitDurable(lsn); };
+  ports.save = [&](const BackfillJob& j) { return deps_.store->PutJob(j.id, j.ToJson()); };
+  ChunkRun chunk(job, t, r, table, *deps_.coordinator, chunk_id, deps_.config->snapshot_chunk_rows);
+  SC_RETURN_IF_ERROR(chunk.RunToEnd(ports));
   // The chunk log: tests assert from it that no finished chunk is redone.
   spdlog::info("snapshot chunk done job={} table={} range={} part={} rows={} at={}", job.id,
-               bt.QualifiedName(), r, part, n, FormatLsn(*emitted));
+               bt.QualifiedName(), r, chunk.part(), chunk.rows(), FormatLsn(chunk.emitted_at()));
   if (deps_.board) deps_.board->Record(job.id, bt.QualifiedName(), bt.rows_done, bt.rows_total, bt.done());
   (void)reader.Exec("DELETE FROM shardcast.signal WHERE chunk = " + QuoteLiteral(chunk_id));
   return Status::Ok();

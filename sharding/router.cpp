@@ -246,15 +246,21 @@ ShardAction ActionFor(const Change& change, const Placement& p, std::int32_t sha
     case Op::kTruncate:
       return ShardAction::kTruncate;
     case Op::kInsert:
-      return owns(p.new_owner) ? ShardAction::kInsert : ShardAction::kSkip;
+      if (!owns(p.new_owner)) return ShardAction::kSkip;
+      return change.upsert ? ShardAction::kUpsert : ShardAction::kInsert;
     case Op::kRead:
       return owns(p.new_owner) ? ShardAction::kUpsert : ShardAction::kSkip;
     case Op::kDelete:
       return owns(p.old_owner) ? ShardAction::kDelete : ShardAction::kSkip;
     case Op::kUpdate:
-      if (p.old_owner == p.new_owner) return owns(p.new_owner) ? ShardAction::kUpdate : ShardAction::kSkip;
+      // Inside a backfill window a whole-row update is an upsert: the chunk
+      // may not have written the row yet (cdc/watermark_window.h).
+      if (p.old_owner == p.new_owner) {
+        if (!owns(p.new_owner)) return ShardAction::kSkip;
+        return change.upsert ? ShardAction::kUpsert : ShardAction::kUpdate;
+      }
       if (p.old_owner == shard_index) return ShardAction::kDelete;
-      if (p.new_owner == shard_index) return ShardAction::kInsert;
+      if (p.new_owner == shard_index) return change.upsert ? ShardAction::kUpsert : ShardAction::kInsert;
       return ShardAction::kSkip;
   }
   return ShardAction::kSkip;

@@ -11,6 +11,7 @@
 // sanitizers, see tests/CMakeLists.txt).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -218,7 +219,8 @@ TEST_F(SnapshotE2E, InitialSnapshotUnderWritesThenVerifyIdentical) {
 TEST_F(SnapshotE2E, KillDuringInitialSnapshotFinishesByBackfill) {
   const std::int64_t rows = RowsUnderTest(SHARDCAST_E2E_ROWS_DEFAULT) / 5;
   ASSERT_TRUE(env_.source().Exec("app", SeedSql(rows)).ok());
-  const std::string config = Config(2000);
+  // Enough chunks that the kill lands in the middle whatever the row count.
+  const std::string config = Config(static_cast<int>(std::max<std::int64_t>(100, rows / 40)));
   Workload workload(env_.source(), rows);
   env_.StartDaemon(config);
   ASSERT_TRUE(WaitForLog(env_, "snapshot chunk done job=initial", 0, 300s, 3)) << env_.daemon()->Log();
@@ -244,7 +246,8 @@ TEST_F(SnapshotE2E, KillDuringInitialSnapshotFinishesByBackfill) {
 TEST_F(SnapshotE2E, KillDuringOnlineBackfillResumesFromLastChunk) {
   const std::int64_t rows = RowsUnderTest(SHARDCAST_E2E_ROWS_DEFAULT) / 5;
   ASSERT_TRUE(env_.source().Exec("app", SeedSql(rows)).ok());
-  const std::string config = Config(1000);
+  // Accounts (40% of the rows) in at least 40 chunks.
+  const std::string config = Config(static_cast<int>(std::max<std::int64_t>(50, rows * 4 / 10 / 40)));
   env_.StartDaemon(config);
   ASSERT_TRUE(WaitForLog(env_, "initial snapshot done", 0, 600s)) << env_.daemon()->Log();
   // Lose rows on a shard, then re-seed the table online under writes.

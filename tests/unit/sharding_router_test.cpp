@@ -173,6 +173,26 @@ TEST_F(RouterTest, SnapshotReadIsUpsertedByTheOwnerOfItsRow) {
   EXPECT_EQ(Actions(pair, MustRouteOne(pair)), Only(kOwnerOf7Acme, ShardAction::kUpsert));
 }
 
+// Inside a backfill window the watermark coordinator marks whole-row inserts
+// and updates as upserts: the chunk may not have written the row yet.
+TEST_F(RouterTest, ChangesMarkedUpsertAreUpsertedByTheirOwner) {
+  Change ins = Insert(orders_, {T("1"), T("42"), T("x")});
+  ins.upsert = true;
+  EXPECT_EQ(Actions(ins, MustRouteOne(ins)), Only(kOwnerOf42, ShardAction::kUpsert));
+  Change same = Update(orders_, 'O', {T("1"), T("42"), T("x")}, {T("1"), T("42"), T("y")});
+  same.upsert = true;
+  EXPECT_EQ(Actions(same, MustRouteOne(same)), Only(kOwnerOf42, ShardAction::kUpsert));
+  // A move: delete on the old owner, upsert on the new one.
+  Change move = Update(orders_, 'O', {T("1"), T("hello"), T("x")}, {T("1"), T("42"), T("x")});
+  move.upsert = true;
+  auto actions = Actions(move, MustRouteOne(move));
+  EXPECT_EQ(actions[kOwnerOfHello], ShardAction::kDelete);
+  EXPECT_EQ(actions[kOwnerOf42], ShardAction::kUpsert);
+  // Unmarked, the same changes are a plain insert and update.
+  same.upsert = false;
+  EXPECT_EQ(Actions(same, MustRouteOne(same)), Only(kOwnerOf42, ShardAction::kUpdate));
+}
+
 TEST_F(RouterTest, SnapshotReadOfAReferenceTableGoesEverywhereAndOfOthersNowhere) {
   Change c = Read(countries_, {T("fr"), T("France")});
   Placement p = MustRouteOne(c);
