@@ -86,6 +86,33 @@ void WatermarkCoordinator::Abandon(const std::string& chunk_id) {
   if (pending_ && pending_->chunk_id == chunk_id) pending_.reset();
 }
 
+void WatermarkCoordinator::Activate(const SnapshotTable& table) {
+  std::lock_guard lock(mu_);
+  auto& a = active_[table.relation->QualifiedName()];
+  a.table = table;
+}
+
+void WatermarkCoordinator::Deactivate(const std::string& schema, const std::string& name) {
+  std::lock_guard lock(mu_);
+  active_.erase(schema + "." + name);
+}
+
+void WatermarkCoordinator::MarkActive(Active& a, Change& c) {
+  if (c.op != Op::kInsert && c.op != Op::kUpdate) return;
+  if (!HasUnchanged(c.new_tuple)) {
+    c.upsert = true;
+    return;
+  }
+  // A partial row cannot be upserted. With its key unchanged the row is
+  // either on the shard (UPDATE works) or ahead of the cursor (a later chunk
+  // reads it); a moved key may land behind the cursor: read it again.
+  const auto& names = a.table.primary_key;
+  auto new_key = KeyFrom(*c.relation, names, c.new_tuple);
+  std::optional<KeyText> old_key;
+  if (c.old_kind != 0) old_key = KeyFrom(*c.relation, names, c.old_tuple);
+  if (new_key && old_key && *old_key != *new_key) a.reread.push_back(AsTuple(*new_key));
+}
+
 std::size_t WatermarkCoordinator::last_dropped() const {
   std::lock_guard lock(mu_);
   return last_dropped_;
@@ -93,6 +120,13 @@ std::size_t WatermarkCoordinator::last_dropped() const {
 
 Status WatermarkCoordinator::OnTransaction(Transaction& txn) {
   std::unique_lock lock(mu_);
+  if (!active_.empty()) {
+    for (auto& c : txn.changes) {
+      if (!c.relation) continue;
+      auto it = active_.find(c.relation->QualifiedName());
+      if (it != active_.end()) MarkActive(it->second, c);
+    }
+  }
   if (!pending_) return Status::Ok();
   Pending& p = *pending_;
   bool close = false;
@@ -137,10 +171,10 @@ void WatermarkCoordinator::RecordChange(Pending& p, Change& c) {
       if (old_key) p.changed.insert(*old_key);
       if (!new_key) break;  // a key that is an unchanged TOAST value: the old key is recorded
       p.changed.insert(*new_key);
-      if (HasUnchanged(c.new_tuple) || (old_key && *old_key != *new_key)) {
+      if (HasUnchanged(c.new_tuple)) {
         p.reread.push_back(AsTuple(*new_key));  // cannot be applied as a whole row
       } else {
-        c.upsert = true;
+        c.upsert = true;  // a changed key: the shard deletes the old one first
       }
       break;
     }
@@ -177,13 +211,25 @@ Status WatermarkCoordinator::AppendChunk(Pending& p, Transaction& txn) {
     }
     append(std::move(row), false);
   }
+  // Keys the table's active backfill could not apply since the last chunk.
+  if (auto it = active_.find(p.table.relation->QualifiedName()); it != active_.end()) {
+    for (auto& k : it->second.reread) p.reread.push_back(std::move(k));
+    it->second.reread.clear();
+  }
   if (!p.reread.empty()) {
+    std::set<KeyText> seen;
+    std::erase_if(p.reread, [&](const Tuple& k) {
+      KeyText text;
+      for (const auto& v : k) text.push_back(v.is_null() ? std::string("\\N") : v.text);
+      return !seen.insert(std::move(text)).second;
+    });
     auto fresh = reread_(p.table, p.reread);
     if (!fresh.ok()) return fresh.status().Prefixed("re-reading keys of chunk " + p.chunk_id);
     for (auto& row : *fresh) append(std::move(row), true);
   }
   txn.snapshot = "incremental";
   p.rows.clear();
+  p.open = false;  // the window is closed; later changes are not the chunk's business
   p.emitted = txn.end_lsn;
   last_dropped_ = dropped;
   if (dropped != 0 || !p.reread.empty())

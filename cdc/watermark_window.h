@@ -15,6 +15,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,6 +58,16 @@ class WatermarkCoordinator {
   // Runner: forget an abandoned chunk.
   void Abandon(const std::string& chunk_id);
 
+  // Runner: a job is backfilling this table (call before its first chunk,
+  // and for every unfinished job before streaming starts). Until
+  // Deactivate, the table's shard rows may be missing anywhere ahead of the
+  // job's cursor, so whole-row inserts and updates of it are applied as
+  // upserts (an update that changes the key deletes the old key first), and
+  // an update that moves a key but lacks unchanged-TOAST values is re-read
+  // at the next high watermark of the table.
+  void Activate(const SnapshotTable& table);
+  void Deactivate(const std::string& schema, const std::string& name);
+
   // Reader: call with every committed transaction before routing it.
   Status OnTransaction(Transaction& txn);
 
@@ -79,14 +90,20 @@ class WatermarkCoordinator {
     std::optional<Lsn> emitted;
   };
 
-  Status OnWatermark(Transaction& txn, const std::string& chunk_id, const std::string& kind);
+  struct Active {
+    SnapshotTable table;
+    std::vector<Tuple> reread;  // keys to re-read at the table's next high watermark
+  };
+
   void RecordChange(Pending& p, Change& c);
+  void MarkActive(Active& a, Change& c);
   Status AppendChunk(Pending& p, Transaction& txn);
 
   Reread reread_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::unique_ptr<Pending> pending_;  // at most one chunk in flight
+  std::unique_ptr<Pending> pending_;      // at most one chunk in flight
+  std::map<std::string, Active> active_;  // "schema.name" of tables being backfilled
   std::size_t last_dropped_ = 0;
 };
 

@@ -46,9 +46,9 @@ bool ApplyHold::MustWait(Lsn end_lsn) {
   return !lsn_ || end_lsn > *lsn_;
 }
 
-void ApplyHold::SetReached(bool reached) {
+void ApplyHold::SetReached(Lsn lsn, bool reached) {
   std::lock_guard lock(mu_);
-  if (active_ && lsn_) reached_ = reached;
+  if (active_ && lsn_ && *lsn_ == lsn) reached_ = reached;
 }
 
 ApplyHold::View ApplyHold::view() {

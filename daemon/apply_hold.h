@@ -27,8 +27,8 @@ class ApplyHold {
   bool MustWait(Lsn end_lsn);
 
   // The reader reports whether the destinations hold exactly what ends at or
-  // before the hold position.
-  void SetReached(bool reached);
+  // before the hold position lsn (ignored when the hold moved meanwhile).
+  void SetReached(Lsn lsn, bool reached);
 
   struct View {
     bool active = false;

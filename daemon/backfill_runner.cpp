@@ -18,6 +18,7 @@ namespace {
 constexpr milliseconds kIdlePoll{500};
 constexpr milliseconds kRetryAfter{2000};
 constexpr milliseconds kEmitTimeout{10 * 60 * 1000};
+constexpr int kMaxFailures = 5;
 
 std::uint64_t JobOrder(const std::string& id) {
   if (id == "initial") return 0;
@@ -52,16 +53,22 @@ void BackfillRunner::Stop() {
 
 void BackfillRunner::Run() {
   std::string last_error;
+  int failures = 0;  // consecutive, of the current job
   while (!stop_.load()) {
     auto jobs = LoadJobsInOrder(*deps_.store);
-    BackfillJob* next = nullptr;
-    if (jobs.ok()) {
-      for (auto& j : *jobs)
-        if (j.state == JobState::kPending || j.state == JobState::kRunning) {
-          next = &j;
-          break;
-        }
+    if (!jobs.ok()) {
+      if (jobs.status().message() != last_error)
+        spdlog::error("reading snapshot jobs: {}", jobs.status().message());
+      last_error = jobs.status().message();
+      std::this_thread::sleep_for(kRetryAfter);
+      continue;
     }
+    BackfillJob* next = nullptr;
+    for (auto& j : *jobs)
+      if (j.state == JobState::kPending || j.state == JobState::kRunning) {
+        next = &j;
+        break;
+      }
     if (next == nullptr) {
       idle_.store(true);
       std::this_thread::sleep_for(kIdlePoll);
@@ -69,20 +76,45 @@ void BackfillRunner::Run() {
     }
     idle_.store(false);
     Status s = RunJob(*next);
-    if (s.ok() || s.code() == Code::kCancelled) continue;
-    if (s.code() == Code::kUnavailable) {
-      // Logged once per distinct error, retried until it works.
+    if (s.ok() || s.code() == Code::kCancelled) {
+      failures = 0;
+      continue;
+    }
+    // A server that is away, a statement or lock timeout: retried, each
+    // distinct error logged once. A job fails only when retrying keeps failing
+    // (or cannot help: a table that is gone).
+    ++failures;
+    const bool give_up =
+        s.code() == Code::kNotFound || (s.code() != Code::kUnavailable && failures >= kMaxFailures);
+    if (!give_up) {
       if (s.message() != last_error) spdlog::warn("snapshot job {}: {}; retrying", next->id, s.message());
       last_error = s.message();
       std::this_thread::sleep_for(kRetryAfter);
       continue;
     }
-    spdlog::error("snapshot job {} failed: {}", next->id, s.message());
+    failures = 0;
+    spdlog::error("snapshot job {} failed: {} (start it again with shardcast snapshot)", next->id,
+                  s.message());
     next->state = JobState::kFailed;
     next->error = s.message();
+    for (const auto& t : next->tables) deps_.coordinator->Deactivate(t.schema, t.name);
     if (Status w = deps_.store->PutJob(next->id, next->ToJson()); !w.ok())
       spdlog::error("recording the failure of job {}: {}", next->id, w.message());
   }
+}
+
+Status BackfillRunner::Prime(SnapshotReader& reader) {
+  SC_ASSIGN_OR_RETURN(auto jobs, LoadJobsInOrder(*deps_.store));
+  for (const auto& job : jobs) {
+    if (job.state != JobState::kPending && job.state != JobState::kRunning) continue;
+    for (const auto& t : job.tables) {
+      if (t.done()) continue;
+      auto st = reader.Describe(t.schema, t.name);
+      if (!st.ok()) return st.status().Prefixed("snapshot job " + job.id);
+      deps_.coordinator->Activate(*st);
+    }
+  }
+  return Status::Ok();
 }
 
 Status BackfillRunner::RunJob(BackfillJob& job) {
@@ -99,16 +131,15 @@ Status BackfillRunner::RunJob(BackfillJob& job) {
     SC_RETURN_IF_ERROR(deps_.store->PutJob(job.id, job.ToJson()));
     spdlog::info("snapshot job {} started ({} table(s))", job.id, job.tables.size());
   }
-  std::map<std::size_t, SnapshotTable> described;
   while (auto next = job.NextRange()) {
     if (stop_.load()) return Status(Code::kCancelled, "stopping");
     const auto [t, r] = *next;
-    if (!described.count(t)) {
-      auto st = reader->Describe(job.tables[t].schema, job.tables[t].name);
-      if (!st.ok()) return st.status().Prefixed("snapshot job " + job.id);
-      described[t] = std::move(*st);
-    }
-    SC_RETURN_IF_ERROR(RunChunk(job, t, r, *reader, described[t]));
+    // Described for every chunk: a column added meanwhile is in the next chunk.
+    auto st = reader->Describe(job.tables[t].schema, job.tables[t].name);
+    if (!st.ok()) return st.status().Prefixed("snapshot job " + job.id);
+    deps_.coordinator->Activate(*st);
+    SC_RETURN_IF_ERROR(RunChunk(job, t, r, *reader, *st));
+    if (job.tables[t].done()) deps_.coordinator->Deactivate(job.tables[t].schema, job.tables[t].name);
   }
   job.state = JobState::kDone;
   SC_RETURN_IF_ERROR(deps_.store->PutJob(job.id, job.ToJson()));
@@ -121,8 +152,10 @@ Status BackfillRunner::RunJob(BackfillJob& job) {
 Status BackfillRunner::RunChunk(BackfillJob& job, std::size_t t, std::size_t r, SnapshotReader& reader,
                                 const SnapshotTable& table) {
   BackfillTable& bt = job.tables[t];
-  const std::string chunk_id = deps_.session_token + ":" + job.id + ":" + bt.QualifiedName() + ":" +
-                               std::to_string(r) + "." + std::to_string(bt.ranges[r].parts_done);
+  // Unique per attempt: a retried chunk never matches an earlier attempt's watermarks.
+  const std::string chunk_id = deps_.session_token + ":" + std::to_string(++attempts_) + ":" + job.id + ":" +
+                               bt.QualifiedName() + ":" + std::to_string(r) + "." +
+                               std::to_string(bt.ranges[r].parts_done);
   ChunkPorts ports;
   ports.exec = [&](const std::string& sql) { return reader.Exec(sql); };
   ports.read = [&](const KeyRange& range, std::int64_t limit) {

@@ -36,6 +36,10 @@ class BackfillRunner {
   explicit BackfillRunner(Deps deps) : deps_(std::move(deps)) {}
   ~BackfillRunner() { Stop(); }
 
+  // Before streaming starts: every table an unfinished job is backfilling is
+  // marked active in the coordinator, so no change to it slips through as a
+  // plain update before the runner gets to it.
+  Status Prime(SnapshotReader& reader);
   Status Start();
   void Stop();
   // Set when a job failed in a way the session should stop for (none yet:
@@ -45,7 +49,7 @@ class BackfillRunner {
  private:
   void Run();
   Status RunJob(BackfillJob& job);
-  Status RunChunk(BackfillJob& job, std::size_t t, std::size_t r, class SnapshotReader& reader,
+  Status RunChunk(BackfillJob& job, std::size_t t, std::size_t r, SnapshotReader& reader,
                   const SnapshotTable& table);
   Status WaitDurable(Lsn lsn);
 
@@ -53,6 +57,7 @@ class BackfillRunner {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> idle_{true};
+  std::uint64_t attempts_ = 0;  // chunk attempts in this session (runner thread)
 };
 
 // Loads the jobs of the store, in the order they run ("initial" first, then

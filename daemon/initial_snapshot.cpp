@@ -102,7 +102,11 @@ StatusOr<Lsn> InitialSnapshot::Run(ReplicationStream& stream, BackfillJob job) {
       for (auto& [id, l] : wp->loaders) l->Abort();
       if (wp->kafka) wp->kafka->Close();
     });
-    if (!th.ok()) return th.status();
+    if (!th.ok()) {
+      abort.store(true);
+      for (auto& t : threads) t.join();
+      return th.status();
+    }
     threads.push_back(std::move(*th));
   }
   for (auto& th : threads) th.join();

@@ -70,6 +70,19 @@ Status StreamSession::PrepareSlot(const std::map<std::string, Lsn>& progress) {
       SC_ASSIGN_OR_RETURN(slot, catalog->GetSlot(config_.source.slot));
     }
   }
+  if (slot && config_.source.create) {
+    // A slot that exists before any progress or snapshot job: rows older than
+    // the slot were never seeded.
+    SC_ASSIGN_OR_RETURN(auto stored, store_.LoadProgress());
+    SC_ASSIGN_OR_RETURN(auto jobs, store_.LoadJobs());
+    bool any = !stored.empty() || !jobs.empty();
+    for (const auto& [id, p] : progress) any = any || p != 0;
+    if (!any)
+      spdlog::warn(
+          "replication slot {} already exists and nothing was recorded for it: no initial snapshot is "
+          "taken; seed existing rows with shardcast snapshot",
+          config_.source.slot);
+  }
   if (!slot) {
     if (!config_.source.create)
       return FailedPrecondition(
@@ -113,7 +126,15 @@ StatusOr<bool> StreamSession::IsFirstStart(const std::map<std::string, Lsn>& pro
   if (it == jobs.end()) return true;
   // A job whose slot was never created: nothing was loaded, start over.
   SC_ASSIGN_OR_RETURN(auto job, BackfillJob::FromJson(it->second));
-  return job.consistent_point == 0;
+  if (job.consistent_point == 0) return true;
+  // The slot of an unfinished initial snapshot is gone: changes since its
+  // consistent point are lost to the shards already loaded.
+  return Status(Code::kOutOfSync,
+                "replication slot " + config_.source.slot +
+                    " of the unfinished initial snapshot (consistent point " +
+                    FormatLsn(job.consistent_point) +
+                    ") is gone: the destinations cannot be caught up; empty the shard tables, move the "
+                    "checkpoint directory away and start again");
 }
 
 Status StreamSession::RunInitialSnapshot() {
@@ -156,6 +177,7 @@ Status StreamSession::StartBackfill() {
   deps.min_durable = [this] { return MinDurable(); };
   deps.session_token = std::to_string(std::random_device{}());
   runner_ = std::make_unique<BackfillRunner>(std::move(deps));
+  SC_RETURN_IF_ERROR(runner_->Prime(*reread_reader_));
   return runner_->Start();
 }
 
@@ -167,7 +189,7 @@ void StreamSession::UpdateHold(bool waiting) {
   // position: the reader got past it (or waits beyond it) and everything
   // pushed is durable.
   const bool past = waiting || last_pushed_lsn_ >= *view.lsn;
-  shared_.hold->SetReached(past && MinDurable() >= std::min(last_pushed_lsn_, *view.lsn));
+  shared_.hold->SetReached(*view.lsn, past && MinDurable() >= std::min(last_pushed_lsn_, *view.lsn));
 }
 
 Status StreamSession::WaitWhileHeld(const Transaction& txn) {

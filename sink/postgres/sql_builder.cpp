@@ -80,6 +80,23 @@ void AppendValue(std::string& out, const Value& value) {
   }
 }
 
+namespace {
+
+// An update whose old key (from its old tuple) differs from its new key.
+bool KeyChanged(const std::vector<int>& key_index, const Change& change) {
+  if (change.op != Op::kUpdate || (change.old_kind != 'K' && change.old_kind != 'O')) return false;
+  for (int i : key_index) {
+    const auto k = static_cast<std::size_t>(i);
+    if (k >= change.old_tuple.size() || k >= change.new_tuple.size()) return false;
+    const Value& a = change.old_tuple[k];
+    const Value& b = change.new_tuple[k];
+    if (a.kind != b.kind || a.text != b.text) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 const Tuple& KeyTuple(const Change& change) {
   bool has_old = change.old_kind == 'K' || change.old_kind == 'O';
   return has_old ? change.old_tuple : change.new_tuple;
@@ -181,6 +198,9 @@ Status SqlBuilder::Add(ShardAction action, const Change& change, const Placement
       return AddInsert(Group::kInsert, change,
                        change.op == Op::kUpdate ? placement.full_new : change.new_tuple, *sql, end_lsn);
     case ShardAction::kUpsert:
+      // An update that changed the primary key, applied as an upsert (inside
+      // a backfill): the old key's row goes first.
+      if (KeyChanged(sql->key_index, change)) SC_RETURN_IF_ERROR(AddDelete(change, *sql, end_lsn));
       return AddInsert(Group::kUpsert, change, change.new_tuple, *sql, end_lsn);
     case ShardAction::kDelete:
       return AddDelete(change, *sql, end_lsn);

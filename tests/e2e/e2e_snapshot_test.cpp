@@ -68,8 +68,8 @@ std::string SeedSql(std::int64_t rows) {
 }
 
 // Keeps writing to every table (updates that leave TOASTed values
-// unchanged, inserts, deletes, key moves of events between accounts) until
-// stopped.
+// unchanged, inserts, deletes, primary-key changes within a shard and across
+// shards) until stopped.
 class Workload {
  public:
   Workload(PgServer& src, std::int64_t rows) : src_(src), accounts_(rows * 4 / 10) {
@@ -89,7 +89,7 @@ class Workload {
       const std::int64_t k = (i * 7919) % accounts_ + 1;
       const std::string ks = std::to_string(k);
       std::string sql;
-      switch (i % 6) {
+      switch (i % 8) {
         case 0:
           sql = "UPDATE accounts SET balance = balance + 1, owner = owner || '+' WHERE id = " + ks;
           break;
@@ -109,6 +109,12 @@ class Workload {
           break;
         case 5:
           sql = "UPDATE countries SET name = name || '.' WHERE code = 'c" + std::to_string(i % 200 + 1) + "'";
+          break;
+        case 6:  // a primary-key change that keeps the shard (the shard key is account_id)
+          sql = "UPDATE events SET seq = seq + 100 WHERE account_id = " + ks + " AND seq = 2";
+          break;
+        case 7:  // a primary-key change that moves the row to another shard and key range
+          sql = "UPDATE accounts SET id = id + 20000000 WHERE id = " + std::to_string(accounts_ - k + 1);
           break;
       }
       Status s = src_.Exec("app", sql);

@@ -333,6 +333,22 @@ TEST_F(SqlBuilderTest, UpsertOfCompositeKeysAndOfKeyOnlyTables) {
   EXPECT_EQ(chunks_[0].statements[0].Describe(), "public.pairs (a, b)=(1, x), (a, b)=(1, y) at position 0/1");
 }
 
+TEST_F(SqlBuilderTest, UpsertOfAnUpdateThatChangedItsKeyDeletesTheOldKeyFirst) {
+  auto b = Builder();
+  Change moved = Update(items_, {T("2"), T("b"), T("x")}, 'K', {T("1"), Value::Null(), Value::Null()});
+  Change same = Update(items_, {T("3"), T("c"), T("x")}, 'K', {T("3"), Value::Null(), Value::Null()});
+  ASSERT_TRUE(b.Add(ShardAction::kUpsert, moved, p_items_, 1).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kUpsert, same, p_items_, 1).ok());
+  ASSERT_TRUE(b.Finish().ok());
+  const std::string sql = AllSql();
+  const auto del = sql.find("DELETE FROM \"public\".\"items\" WHERE \"id\" IN ('1')");
+  const auto ins = sql.find("VALUES ('2','b','x')");
+  ASSERT_NE(del, std::string::npos) << sql;
+  ASSERT_NE(ins, std::string::npos) << sql;
+  EXPECT_LT(del, ins) << sql;
+  EXPECT_EQ(sql.find("IN ('3')"), std::string::npos) << "an unchanged key is not deleted:\n" << sql;
+}
+
 TEST_F(SqlBuilderTest, AKeyRepeatedInsideAnUpsertGroupStartsANewStatement) {
   // One INSERT ... ON CONFLICT DO UPDATE cannot affect a row twice.
   auto b = Builder();
