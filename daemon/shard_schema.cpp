@@ -4,18 +4,16 @@
 #include <optional>
 #include <set>
 
+#include "sink/postgres/shard_sink.h"
+
 namespace shardcast {
 namespace {
 
 using Kind = SchemaFinding::Kind;
 
-// The same DDL as ShardSink::Open (sink/postgres/shard_sink.cpp), split so
-// that CREATE SCHEMA, which needs CREATE on the database even with IF NOT
+// CREATE SCHEMA, which needs CREATE on the database even with IF NOT
 // EXISTS, only runs when the schema is absent.
 constexpr const char* kCreateShardcastSchema = "CREATE SCHEMA IF NOT EXISTS shardcast";
-constexpr const char* kCreateProgressTable =
-    "CREATE TABLE IF NOT EXISTS shardcast.progress (destination text PRIMARY KEY, end_lsn pg_lsn NOT NULL, "
-    "updated_at timestamptz NOT NULL DEFAULT now())";
 
 std::string SqlName(const TableDef& def) {
   return QuoteIdent(def.schema) + "." + QuoteIdent(def.name);
@@ -116,7 +114,7 @@ void CreateMissing(PGconn* conn, const std::string& dest, const ShardFacts& fact
     if (!done.ok()) return fail(done.status());
   }
   if (!facts.has_progress) {
-    auto done = ExecSql(conn, kCreateProgressTable, "creating shardcast.progress");
+    auto done = ExecSql(conn, kProgressTableDdl, "creating shardcast.progress");
     if (done.ok())
       out.push_back({Kind::kOk, "created shardcast.progress on " + dest});
     else

@@ -6,10 +6,9 @@
 namespace shardcast {
 namespace {
 
-constexpr const char* kCreateProgress =
-    "CREATE SCHEMA IF NOT EXISTS shardcast;\n"
-    "CREATE TABLE IF NOT EXISTS shardcast.progress (destination text PRIMARY KEY, end_lsn pg_lsn NOT NULL, "
-    "updated_at timestamptz NOT NULL DEFAULT now())";
+std::string CreateProgressSql() {
+  return std::string("CREATE SCHEMA IF NOT EXISTS shardcast;\n") + kProgressTableDdl;
+}
 
 }  // namespace
 
@@ -30,7 +29,7 @@ StatusOr<Lsn> ShardSink::Open() {
   SC_ASSIGN_OR_RETURN(PgResultPtr found,
                       ExecSql(conn->get(), "SELECT to_regclass('shardcast.progress') IS NOT NULL", context));
   if (std::string_view(PQgetvalue(found.get(), 0, 0)) != "t") {
-    auto created = ExecSql(conn->get(), kCreateProgress, context + ": creating shardcast.progress");
+    auto created = ExecSql(conn->get(), CreateProgressSql(), context + ": creating shardcast.progress");
     if (!created.ok()) {
       // Another destination on this database may have created it just now.
       SC_ASSIGN_OR_RETURN(

@@ -18,6 +18,12 @@
 
 namespace shardcast {
 
+// The progress table (DESIGN.md "Semantics"), also created by
+// `shardcast check --create-missing`. Its schema is created separately.
+inline constexpr const char* kProgressTableDdl =
+    "CREATE TABLE IF NOT EXISTS shardcast.progress (destination text PRIMARY KEY, end_lsn pg_lsn NOT NULL, "
+    "updated_at timestamptz NOT NULL DEFAULT now())";
+
 class ShardSink : public Sink {
  public:
   struct Options {
