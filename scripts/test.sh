@@ -23,6 +23,11 @@ run_suite() {
     echo "=== ${name}: micro-benchmarks build and run briefly"
     "build/${name}/bench/micro_bench" --benchmark_min_time=0.01 >/dev/null
   fi
+  if [ "${name}" = "release" ] && [ -x "build/${name}/bench/snapshot_bench" ]; then
+    # A smoke run: the benchmark still loads and checks every row (numbers: scripts/bench.sh).
+    echo "=== ${name}: snapshot benchmark, smoke run"
+    "build/${name}/bench/snapshot_bench" --rows 3000 --runs 1 >/dev/null
+  fi
 }
 
 what=${1:-all}
