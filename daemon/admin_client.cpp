@@ -11,20 +11,12 @@ namespace shardcast {
 
 namespace {
 
-// "host:port" or "[v6]:port"; the port stays 0 when it does not parse, and
-// the connection then fails with the usual message.
+// An address that does not parse connects to port 0 and fails with the
+// usual message.
 void SplitListen(const std::string& listen, std::string* host, int* port) {
-  const size_t colon = listen.rfind(':');
-  *host = listen.substr(0, colon == std::string::npos ? listen.size() : colon);
-  if (host->size() >= 2 && host->front() == '[' && host->back() == ']')
-    *host = host->substr(1, host->size() - 2);
+  if (ParseListen(listen, host, port)) return;
+  *host = listen;
   *port = 0;
-  if (colon == std::string::npos) return;
-  try {
-    *port = std::stoi(listen.substr(colon + 1));
-  } catch (const std::exception&) {
-    *port = 0;
-  }
 }
 
 AdminResponse ToResponse(const httplib::Response& res) {

@@ -38,15 +38,6 @@ json JobJson(const BackfillJob& job, const JobBoard* board) {
           {"tables", tables}};
 }
 
-// "t" or "schema.t" -> the configured table, or nullptr.
-const TableConfig* FindTable(const Config& config, const std::string& name) {
-  for (const auto& t : config.tables) {
-    if (t.schema + "." + t.name == name) return &t;
-    if (name.find('.') == std::string::npos && t.schema == "public" && t.name == name) return &t;
-  }
-  return nullptr;
-}
-
 AdminResponse StartSnapshot(const AdminContext& ctx, const AdminRequest& req) {
   json body = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
   if (body.is_discarded() || !body.is_object()) return Error(400, "the body must be a JSON object");
@@ -54,7 +45,7 @@ AdminResponse StartSnapshot(const AdminContext& ctx, const AdminRequest& req) {
   if (body.contains("tables") && body["tables"].is_array() && !body["tables"].empty()) {
     for (const auto& n : body["tables"]) {
       if (!n.is_string()) return Error(400, "tables must be a list of table names");
-      const TableConfig* t = FindTable(*ctx.config, n.get<std::string>());
+      const TableConfig* t = FindConfiguredTable(*ctx.config, n.get<std::string>());
       if (t == nullptr)
         return Error(404, "table " + n.get<std::string>() +
                               " is not in the configuration's tables: add it there (and restart) first");

@@ -33,24 +33,6 @@ bool ConstantTimeEquals(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-// "host:port" or "[v6]:port"; false when it does not parse.
-bool SplitListen(const std::string& listen, std::string* host, int* port) {
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos || colon + 1 == listen.size()) return false;
-  std::string h = listen.substr(0, colon);
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  int p = 0;
-  for (size_t i = colon + 1; i < listen.size(); ++i) {
-    if (listen[i] < '0' || listen[i] > '9') return false;
-    p = p * 10 + (listen[i] - '0');
-    if (p > 65535) return false;
-  }
-  if (h.empty()) return false;
-  *host = h;
-  *port = p;
-  return true;
-}
-
 void SetJson(httplib::Response& res, int status, const std::string& body) {
   res.status = status;
   res.set_content(body, "application/json");
@@ -148,7 +130,7 @@ Status AdminServer::Start() {
   if (impl_->thread.joinable()) return Internal("admin server already started");
   std::string host;
   int port = 0;
-  if (!SplitListen(impl_->listen, &host, &port)) {
+  if (!ParseListen(impl_->listen, &host, &port)) {
     return ConfigError("admin.listen: '" + impl_->listen + "' is not host:port");
   }
   // Catch-alls after every registered route, so that an unknown path asks
@@ -206,6 +188,23 @@ StatusOr<std::string> ReadAdminToken(const std::string& token_file) {
   while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
   if (token.empty()) return ConfigError("admin.token_file: " + token_file + " is empty");
   return token;
+}
+
+bool ParseListen(const std::string& listen, std::string* host, int* port) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon + 1 == listen.size()) return false;
+  std::string h = listen.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  int p = 0;
+  for (size_t i = colon + 1; i < listen.size(); ++i) {
+    if (listen[i] < '0' || listen[i] > '9') return false;
+    p = p * 10 + (listen[i] - '0');
+    if (p > 65535) return false;
+  }
+  if (h.empty()) return false;
+  *host = h;
+  *port = p;
+  return true;
 }
 
 }  // namespace shardcast

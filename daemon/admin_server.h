@@ -52,6 +52,10 @@ class AdminServer {
   std::unique_ptr<Impl> impl_;
 };
 
+// Splits "host:port" or "[v6]:port" (brackets dropped); false when it does
+// not parse.
+bool ParseListen(const std::string& listen, std::string* host, int* port);
+
 // Reads admin.token_file ("" when the path is empty); its trailing newline is
 // dropped. kConfig naming the file when it is unreadable or empty.
 StatusOr<std::string> ReadAdminToken(const std::string& token_file);

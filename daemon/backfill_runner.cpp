@@ -168,10 +168,7 @@ Status BackfillRunner::RunChunk(BackfillJob& job, std::size_t t, std::size_t r, 
   ports.save = [&](const BackfillJob& j) { return deps_.store->PutJob(j.id, j.ToJson()); };
   ChunkRun chunk(job, t, r, table, *deps_.coordinator, chunk_id, deps_.config->snapshot_chunk_rows);
   SC_RETURN_IF_ERROR(chunk.RunToEnd(ports));
-  // The chunk log: tests assert from it that no finished chunk is redone.
-  spdlog::info("snapshot chunk done job={} table={} range={} part={} rows={} at={}", job.id,
-               bt.QualifiedName(), r, chunk.part(), chunk.rows(), FormatLsn(chunk.emitted_at()));
-  if (deps_.board) deps_.board->Record(job.id, bt.QualifiedName(), bt.rows_done, bt.rows_total, bt.done());
+  ReportChunkDone(deps_.board, job, t, r, chunk.part(), chunk.rows(), chunk.emitted_at());
   (void)reader.Exec("DELETE FROM shardcast.signal WHERE chunk = " + QuoteLiteral(chunk_id));
   return Status::Ok();
 }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <limits>
+#include <tuple>
 
 #include "daemon/config_dsn.h"
 #include "daemon/config_yaml.h"
@@ -84,14 +85,18 @@ Status ParseSource(const Value& v, SourceConfig& out) {
   return Status::Ok();
 }
 
+std::pair<std::string, std::string> SplitTableName(const std::string& name) {
+  const std::size_t dot = name.find('.');
+  if (dot == std::string::npos) return {"public", name};
+  return {name.substr(0, dot), name.substr(dot + 1)};
+}
+
 StatusOr<TableConfig> ParseTable(const Value& v) {
   SC_ASSIGN_OR_RETURN(Map m, Map::Open(v, {"name", "mode", "shard_key"}));
   TableConfig t;
   SC_ASSIGN_OR_RETURN(Value name_v, m.Require("name", "\"schema.table\" or \"table\""));
   SC_ASSIGN_OR_RETURN(std::string name, config_yaml::String(name_v));
-  std::size_t dot = name.find('.');
-  t.schema = dot == std::string::npos ? "public" : name.substr(0, dot);
-  t.name = dot == std::string::npos ? name : name.substr(dot + 1);
+  std::tie(t.schema, t.name) = SplitTableName(name);
   if (t.schema.empty() || t.name.empty() || t.name.find('.') != std::string::npos) {
     return config_yaml::Expected(name_v, "\"schema.table\" or \"table\"");
   }
@@ -367,6 +372,13 @@ StatusOr<Config> LoadConfigFile(const std::string& path) {
   SC_ASSIGN_OR_RETURN(std::string text,
                       config_internal::ReadWholeFile(path, "cannot read configuration file"));
   return ParseConfig(text, path);
+}
+
+const TableConfig* FindConfiguredTable(const Config& config, const std::string& name) {
+  const auto [schema, table] = SplitTableName(name);
+  for (const auto& t : config.tables)
+    if (t.schema == schema && t.name == table) return &t;
+  return nullptr;
 }
 
 }  // namespace shardcast

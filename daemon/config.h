@@ -78,6 +78,10 @@ StatusOr<Config> LoadConfigFile(const std::string& path);
 // Same for YAML text; origin names it in messages.
 StatusOr<Config> ParseConfig(const std::string& yaml_text, const std::string& origin);
 
+// The configured table a name means: "schema.table", or "table" in schema
+// public (as in tables[].name); nullptr when it is not configured.
+const TableConfig* FindConfiguredTable(const Config& config, const std::string& name);
+
 // Parses "64MiB", "10GiB", "1024" (bytes) and "10s", "500ms", "2m".
 std::optional<std::uint64_t> ParseByteSize(const std::string& text);
 std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text);

@@ -20,7 +20,6 @@ namespace {
 
 constexpr std::size_t kKafkaBatchRows = 2000;
 constexpr std::chrono::minutes kKafkaFlushTimeout{5};
-std::mutex g_job_mu;  // guards job_ while workers record ranges
 
 }  // namespace
 
@@ -76,6 +75,7 @@ StatusOr<Lsn> InitialSnapshot::Run(ReplicationStream& stream, BackfillJob job) {
   }
   stream.Close();
   SC_RETURN_IF_ERROR(Plan(*workers[0].reader));
+  dests_ = ShardDestinationsByRing(*in_.config, *in_.router->ring());
 
   std::vector<std::pair<std::size_t, std::size_t>> work;
   for (std::size_t t = 0; t < job_.tables.size(); ++t)
@@ -135,15 +135,6 @@ Status InitialSnapshot::LoadRange(Worker& w, std::size_t t, std::size_t r) {
   const Ring& ring = *in_.router->ring();
   const Config& config = *in_.config;
 
-  // Destinations of each ring shard: one per region it has.
-  std::vector<std::vector<std::pair<std::string, std::string>>> dests(ring.shards().size());
-  for (std::size_t i = 0; i < ring.shards().size(); ++i)
-    for (const auto& sc : config.shards)
-      if (sc.id == ring.shards()[i].id)
-        for (const auto& region : config.regions)
-          if (auto it = sc.dsn_by_region.find(region); it != sc.dsn_by_region.end())
-            dests[i].emplace_back(ShardDestinationId(sc.id, region), it->second);
-
   std::vector<int> key_cols;
   if (spec->mode == TableMode::kDistributed)
     for (const auto& k : spec->shard_key) key_cols.push_back(rel.ColumnIndex(k));
@@ -157,7 +148,7 @@ Status InitialSnapshot::LoadRange(Worker& w, std::size_t t, std::size_t r) {
 
   std::map<std::string, ShardCopyLoader*> begun;
   auto write_to = [&](std::size_t shard, std::string_view line) -> Status {
-    for (const auto& [id, dsn] : dests[shard]) {
+    for (const auto& [id, dsn] : dests_[shard]) {
       auto b = begun.find(id);
       if (b == begun.end()) {
         auto& loader = w.loaders[id];
@@ -206,7 +197,7 @@ Status InitialSnapshot::LoadRange(Worker& w, std::size_t t, std::size_t r) {
       owner = static_cast<std::int32_t>(ring.OwnerOf(HashShardKey(key)));
     }
     if (owner == Placement::kAll) {
-      for (std::size_t i = 0; i < dests.size(); ++i) SC_RETURN_IF_ERROR(write_to(i, line));
+      for (std::size_t i = 0; i < dests_.size(); ++i) SC_RETURN_IF_ERROR(write_to(i, line));
     } else {
       SC_RETURN_IF_ERROR(write_to(static_cast<std::size_t>(owner), line));
     }
@@ -248,16 +239,14 @@ Status InitialSnapshot::LoadRange(Worker& w, std::size_t t, std::size_t r) {
 }
 
 Status InitialSnapshot::RecordRange(std::size_t t, std::size_t r, std::uint64_t rows) {
-  std::lock_guard lock(g_job_mu);
+  std::lock_guard lock(job_mu_);
   BackfillTable& bt = job_.tables[t];
   bt.ranges[r].done = true;
   bt.ranges[r].parts_done = 1;
   bt.rows_done += rows;
   bt.chunks_done++;
   SC_RETURN_IF_ERROR(in_.store->PutJob(job_.id, job_.ToJson()));
-  if (in_.board) in_.board->Record(job_.id, bt.QualifiedName(), bt.rows_done, bt.rows_total, bt.done());
-  spdlog::info("snapshot chunk done job={} table={} range={} part=0 rows={} at={}", job_.id,
-               bt.QualifiedName(), r, rows, FormatLsn(consistent_point_));
+  ReportChunkDone(in_.board, job_, t, r, 0, rows, consistent_point_);
   return Status::Ok();
 }
 

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <atomic>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "common/status.h"
 #include "daemon/config.h"
 #include "daemon/job_board.h"
+#include "daemon/sink_factory.h"
 #include "sharding/router.h"
 
 namespace shardcast {
@@ -55,8 +57,10 @@ class InitialSnapshot {
 
   Inputs in_;
   BackfillJob job_;
-  std::vector<SnapshotTable> tables_;        // by job table index
-  std::vector<std::uint64_t> ordinal_base_;  // first Kafka ordinal of each table
+  std::vector<SnapshotTable> tables_;                 // by job table index
+  std::vector<std::uint64_t> ordinal_base_;           // first Kafka ordinal of each table
+  std::vector<std::vector<ShardDestination>> dests_;  // by ring shard index
+  std::mutex job_mu_;                                 // guards job_ while workers record ranges
   Lsn consistent_point_ = 0;
   std::string snapshot_name_;
 };

@@ -2,11 +2,14 @@
 // by the backfill runner (writer) and the admin API (reader).
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
 
+#include "cdc/backfill_job.h"
 #include "daemon/metrics.h"
 
 namespace shardcast {
@@ -51,5 +54,15 @@ class JobBoard {
   mutable std::mutex mu_;
   std::map<std::string, Entry> entries_;
 };
+
+// A finished chunk of table t, range r of job: the chunk log line (tests
+// assert from it that no finished chunk is redone) and the progress.
+inline void ReportChunkDone(JobBoard* board, const BackfillJob& job, std::size_t t, std::size_t r,
+                            std::uint32_t part, std::uint64_t rows, Lsn at) {
+  const BackfillTable& bt = job.tables[t];
+  spdlog::info("snapshot chunk done job={} table={} range={} part={} rows={} at={}", job.id,
+               bt.QualifiedName(), r, part, rows, FormatLsn(at));
+  if (board != nullptr) board->Record(job.id, bt.QualifiedName(), bt.rows_done, bt.rows_total, bt.done());
+}
 
 }  // namespace shardcast

@@ -9,6 +9,17 @@ std::string ShardDestinationId(const std::string& shard, const std::string& regi
   return shard + "@" + region;
 }
 
+std::vector<std::vector<ShardDestination>> ShardDestinationsByRing(const Config& config, const Ring& ring) {
+  std::vector<std::vector<ShardDestination>> out(ring.shards().size());
+  for (std::size_t i = 0; i < ring.shards().size(); ++i)
+    for (const auto& shard : config.shards)
+      if (shard.id == ring.shards()[i].id)
+        for (const auto& region : config.regions)
+          if (auto it = shard.dsn_by_region.find(region); it != shard.dsn_by_region.end())
+            out[i].push_back({ShardDestinationId(shard.id, region), it->second});
+  return out;
+}
+
 KafkaSinkOptions KafkaOptionsFor(const Config& config, const std::vector<TableSpec>& tables,
                                  const std::string& source_db) {
   const KafkaConfig& k = *config.kafka;

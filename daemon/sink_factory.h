@@ -8,6 +8,7 @@
 
 #include "common/status.h"
 #include "daemon/config.h"
+#include "sharding/ring.h"
 #include "sharding/table_spec.h"
 #include "sink/kafka/kafka_sink.h"
 #include "sink/sink.h"
@@ -17,6 +18,14 @@ namespace shardcast {
 // Destination id of a shard database: "<shard>@<region>".
 std::string ShardDestinationId(const std::string& shard, const std::string& region);
 inline constexpr const char* kKafkaDestinationId = "kafka";
+
+// The shard databases of each ring shard (indexed like ring.shards()): one
+// per region it has a database in, in config.regions order.
+struct ShardDestination {
+  std::string id;   // "<shard>@<region>"
+  std::string dsn;  // may hold a password: never log it unredacted
+};
+std::vector<std::vector<ShardDestination>> ShardDestinationsByRing(const Config& config, const Ring& ring);
 
 // The Kafka sink's options from config.kafka (which must be set); resume_lsn 0.
 KafkaSinkOptions KafkaOptionsFor(const Config& config, const std::vector<TableSpec>& tables,

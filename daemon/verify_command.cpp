@@ -26,14 +26,10 @@ namespace {
 // The configured tables to verify: all, or the one --table names.
 StatusOr<std::vector<TableConfig>> SelectTables(const Config& config, const std::string& table) {
   if (table.empty()) return config.tables;
-  const auto dot = table.find('.');
-  const std::string schema = dot == std::string::npos ? "public" : table.substr(0, dot);
-  const std::string name = dot == std::string::npos ? table : table.substr(dot + 1);
+  if (const TableConfig* t = FindConfiguredTable(config, table)) return std::vector<TableConfig>{*t};
   std::string configured;
-  for (const auto& t : config.tables) {
-    if (t.schema == schema && t.name == name) return std::vector<TableConfig>{t};
+  for (const auto& t : config.tables)
     configured += (configured.empty() ? "" : ", ") + t.schema + "." + t.name;
-  }
   return ConfigError("verify --table " + table + ": not a configured table in " + config.path +
                      " (configured: " + configured + ")");
 }
@@ -42,18 +38,15 @@ StatusOr<std::vector<TableConfig>> SelectTables(const Config& config, const std:
 // REPEATABLE READ transaction.
 StatusOr<std::vector<VerifyShardConn>> ConnectShards(const Config& config, const Ring& ring) {
   std::vector<VerifyShardConn> out;
-  for (std::size_t i = 0; i < ring.shards().size(); ++i) {
-    for (const auto& shard : config.shards) {
-      if (shard.id != ring.shards()[i].id) continue;
-      for (const auto& [region, dsn] : shard.dsn_by_region) {
-        const std::string id = ShardDestinationId(shard.id, region);
-        SC_ASSIGN_OR_RETURN(PgConnPtr conn,
-                            ConnectPinned(dsn, false, "shard " + id + " (" + RedactDsn(dsn) + ")"));
-        SC_ASSIGN_OR_RETURN(
-            PgResultPtr begun,
-            ExecSql(conn.get(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "shard " + id));
-        out.push_back({{id, i}, std::move(conn)});
-      }
+  const auto by_ring = ShardDestinationsByRing(config, ring);
+  for (std::size_t i = 0; i < by_ring.size(); ++i) {
+    for (const auto& [id, dsn] : by_ring[i]) {
+      SC_ASSIGN_OR_RETURN(PgConnPtr conn,
+                          ConnectPinned(dsn, false, "shard " + id + " (" + RedactDsn(dsn) + ")"));
+      SC_ASSIGN_OR_RETURN(
+          PgResultPtr begun,
+          ExecSql(conn.get(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "shard " + id));
+      out.push_back({{id, i}, std::move(conn)});
     }
   }
   return out;
