@@ -95,6 +95,14 @@ struct Transaction {
   // "true" for the initial snapshot, "incremental" for a backfill chunk.
   // Empty ("false") for ordinary source transactions.
   std::string snapshot;
+  // A transaction too large to hold whole (see Decoder, spilling) reaches the
+  // destinations as consecutive pieces with the same header (xid, positions,
+  // commit time) and changes in ordinal order. A destination opens its
+  // transaction at the first piece and makes it durable only at the last;
+  // "caught up" and progress count last pieces only. Whole transactions are
+  // both first and last.
+  bool first_piece = true;
+  bool last_piece = true;
 };
 
 }  // namespace shardcast

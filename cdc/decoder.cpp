@@ -1,5 +1,6 @@
 #include "cdc/decoder.h"
 
+#include <limits>
 #include <utility>
 
 #include "cdc/cursor.h"
@@ -124,10 +125,80 @@ StatusOr<Decoder::Output> Decoder::Feed(std::string_view message) {
   return out;
 }
 
+Decoder::Decoder(const Decoder& other)
+    : options_(other.options_),
+      relations_(other.relations_),
+      type_names_(other.type_names_),
+      in_txn_(other.in_txn_ && other.spill_ == nullptr),
+      last_end_lsn_(other.last_end_lsn_) {
+  // A copy owns its transaction in progress: feeding it must not change the
+  // original's.
+  if (in_txn_) {
+    current_ = std::make_shared<Transaction>(*other.current_);
+    next_ordinal_ = other.next_ordinal_;
+  }
+}
+
+Decoder& Decoder::operator=(const Decoder& other) {
+  if (this != &other) *this = Decoder(other);
+  return *this;
+}
+
 void Decoder::ResetInFlight() {
   current_.reset();
+  spill_.reset();
+  next_ordinal_ = 0;
   in_txn_ = false;
 }
+
+Status Decoder::AddChange(Change ch) {
+  ch.ordinal = next_ordinal_;
+  if (spill_ != nullptr) {
+    Status s = spill_->Append(ch);
+    if (!s.ok()) {
+      std::uint32_t xid = current_->xid;
+      ResetInFlight();
+      return s.Prefixed("spilling transaction " + std::to_string(xid));
+    }
+    ++next_ordinal_;
+    return Status::Ok();
+  }
+  ++next_ordinal_;
+  current_->approx_bytes += ch.ApproxBytes();
+  current_->changes.push_back(std::move(ch));
+  if (options_.spill_dir.empty() || current_->approx_bytes <= options_.spill_bytes) return Status::Ok();
+  return StartSpill();
+}
+
+// Like the server's reorder buffer: the changes so far go to the file, every
+// later one is appended there, and memory holds none of them.
+Status Decoder::StartSpill() {
+  std::uint32_t xid = current_->xid;
+  Status s = [&]() -> Status {
+    SC_ASSIGN_OR_RETURN(spill_, SpillWriter::Create(options_.spill_dir, xid));
+    for (const Change& ch : current_->changes) SC_RETURN_IF_ERROR(spill_->Append(ch));
+    return Status::Ok();
+  }();
+  if (!s.ok()) {
+    ResetInFlight();
+    return s.Prefixed("spilling transaction " + std::to_string(xid));
+  }
+  std::vector<Change>().swap(current_->changes);
+  current_->approx_bytes = 0;
+  return Status::Ok();
+}
+
+namespace {
+// A commit time no server writes (PgTimeToUnixMicros would overflow): the
+// bytes are damaged. Found by the decoder fuzzer.
+Status CheckCommitTime(const Cursor& c, std::int64_t pg_us) {
+  constexpr std::int64_t kUnixOffset = 946684800000000LL;
+  if (pg_us > std::numeric_limits<std::int64_t>::max() - kUnixOffset ||
+      pg_us < std::numeric_limits<std::int64_t>::min() + kUnixOffset)
+    return c.Error("commit time " + std::to_string(pg_us) + " is out of range");
+  return Status::Ok();
+}
+}  // namespace
 
 Status Decoder::OnBegin(std::string_view msg) {
   Cursor c(msg, "Begin");
@@ -139,12 +210,14 @@ Status Decoder::OnBegin(std::string_view msg) {
   SC_RETURN_IF_ERROR(c.ReadI64(ts));
   SC_RETURN_IF_ERROR(c.ReadU32(xid));
   SC_RETURN_IF_ERROR(ExpectEnd(c));
+  SC_RETURN_IF_ERROR(CheckCommitTime(c, ts));
   auto txn = std::make_shared<Transaction>();
   txn->xid = xid;
   txn->commit_lsn = final_lsn;
   txn->commit_time_us = PgTimeToUnixMicros(ts);
   txn->changes.reserve(8);
   current_ = std::move(txn);
+  next_ordinal_ = 0;
   in_txn_ = true;
   return Status::Ok();
 }
@@ -161,6 +234,7 @@ Status Decoder::OnCommit(std::string_view msg, Output& out) {
   SC_RETURN_IF_ERROR(c.ReadU64(end_lsn));
   SC_RETURN_IF_ERROR(c.ReadI64(ts));
   SC_RETURN_IF_ERROR(ExpectEnd(c));
+  SC_RETURN_IF_ERROR(CheckCommitTime(c, ts));
   if (end_lsn < commit_lsn) {
     return c.Error("end LSN " + FormatLsn(end_lsn) + " before commit LSN " + FormatLsn(commit_lsn));
   }
@@ -168,10 +242,19 @@ Status Decoder::OnCommit(std::string_view msg, Output& out) {
   current_->end_lsn = end_lsn;
   current_->commit_time_us = PgTimeToUnixMicros(ts);
   current_->prev_end_lsn = last_end_lsn_;
+  if (spill_ != nullptr) {
+    auto spilled = SpilledTransaction::Finish(std::move(spill_), *current_, options_.piece_bytes);
+    if (!spilled.ok()) {
+      std::uint32_t xid = current_->xid;
+      ResetInFlight();
+      return spilled.status().Prefixed("spilling transaction " + std::to_string(xid));
+    }
+    out.spilled = std::move(spilled).value();
+  } else {
+    out.committed = std::move(current_);
+  }
   last_end_lsn_ = end_lsn;
-  out.committed = std::move(current_);
-  current_.reset();
-  in_txn_ = false;
+  ResetInFlight();
   return Status::Ok();
 }
 
@@ -269,10 +352,7 @@ Status Decoder::OnRowChange(char type, std::string_view msg) {
     SC_RETURN_IF_ERROR(ReadTuple(c, rel, ch.new_tuple));
   }
   SC_RETURN_IF_ERROR(ExpectEnd(c));
-  ch.ordinal = static_cast<std::uint32_t>(current_->changes.size());
-  current_->approx_bytes += ch.ApproxBytes();
-  current_->changes.push_back(std::move(ch));
-  return Status::Ok();
+  return AddChange(std::move(ch));
 }
 
 Status Decoder::OnTruncate(std::string_view msg) {
@@ -297,10 +377,7 @@ Status Decoder::OnTruncate(std::string_view msg) {
     ch.truncated.push_back(it->second);
   }
   SC_RETURN_IF_ERROR(ExpectEnd(c));
-  ch.ordinal = static_cast<std::uint32_t>(current_->changes.size());
-  current_->approx_bytes += ch.ApproxBytes();
-  current_->changes.push_back(std::move(ch));
-  return Status::Ok();
+  return AddChange(std::move(ch));
 }
 
 Status Decoder::OnMessage(std::string_view msg, Output& out) {

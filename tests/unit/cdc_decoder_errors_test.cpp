@@ -174,6 +174,18 @@ TEST(CdcDecoderErrors, CommitEndBeforeCommitLsn) {
   EXPECT_EQ(r->committed->end_lsn, 0x200u);
 }
 
+// Found by tests/fuzz/decoder_fuzz (corpus crash-begin-time-overflow): a time
+// no server writes overflowed the conversion to Unix microseconds.
+TEST(CdcDecoderErrors, CommitTimeOutOfRange) {
+  Decoder d;
+  ExpectCorruption(FeedErr(d, "B" + Be(0x100, 8) + Be(0x7fffff1201006400ULL, 8) + Be(7, 4)), "out of range");
+  EXPECT_FALSE(d.in_transaction());
+  FeedOk(d, Begin());
+  ExpectCorruption(
+      FeedErr(d, "C" + std::string(1, '\0') + Be(0x100, 8) + Be(0x130, 8) + Be(0x8000000000000001ULL, 8)),
+      "out of range");
+}
+
 TEST(CdcDecoderErrors, MessagesMustMatchTransactionState) {
   auto msg = [](bool transactional) {
     return "M" + std::string(1, transactional ? '\1' : '\0') + Be(0x42, 8) + Str("pfx") + Be(2, 4) + "hi";

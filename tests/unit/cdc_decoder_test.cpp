@@ -1,8 +1,11 @@
 // Decodes the captured stream in tests/fixtures/pgoutput/mixed.frames (see
 // scripts/capture-fixtures.sh for the workload) and checks what the workload
-// fixes; then every truncated prefix and random corruption of its messages.
+// fixes; then every truncated prefix and random corruption of its messages;
+// then transactions spilled to disk, which must read back as the same changes.
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -273,6 +276,330 @@ TEST_F(CdcDecoderFixture, RandomCorruptionNeverCrashes) {
       if (!r.ok() && rng() % 2) d.ResetInFlight();
     }
   }
+}
+
+// --- Spilling ------------------------------------------------------------
+
+namespace fs = std::filesystem;
+
+class SpillDir {
+ public:
+  SpillDir() {
+    std::string tmpl = (fs::temp_directory_path() / "shardcast-dec-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) != nullptr) path_ = tmpl;
+  }
+  ~SpillDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::size_t Files() const {
+    std::size_t n = 0;
+    for (const auto& e : fs::directory_iterator(path_)) n += e.is_regular_file() ? 1 : 0;
+    return n;
+  }
+
+ private:
+  std::string path_;
+};
+
+// pgoutput messages built by hand (protocol 1, big-endian integers).
+std::string Be(std::uint64_t v, int bytes) {
+  std::string s(static_cast<std::size_t>(bytes), '\0');
+  for (int i = bytes - 1; i >= 0; --i, v >>= 8) s[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xFF);
+  return s;
+}
+std::string BeginMsg(std::uint32_t xid, std::uint64_t final_lsn) {
+  std::string m(1, 'B');
+  m += Be(final_lsn, 8);
+  m += Be(5, 8);
+  m += Be(xid, 4);
+  return m;
+}
+std::string CommitMsg(std::uint64_t lsn, std::uint64_t end) {
+  std::string m(2, '\0');
+  m[0] = 'C';
+  m += Be(lsn, 8);
+  m += Be(end, 8);
+  m += Be(5, 8);
+  return m;
+}
+std::string RelationMsg(std::uint32_t oid, const std::string& name, int ncols) {
+  std::string m(1, 'R');
+  m += Be(oid, 4);
+  m += std::string("public") + '\0';
+  m += name;
+  m += '\0';
+  m += 'd';
+  m += Be(static_cast<std::uint64_t>(ncols), 2);
+  for (int i = 0; i < ncols; ++i) {
+    m += i == 0 ? '\1' : '\0';
+    m += "c" + std::to_string(i);
+    m += '\0';
+    m += Be(25, 4);
+    m += Be(0xFFFFFFFF, 4);
+  }
+  return m;
+}
+// Columns: "n" null, "u" unchanged TOAST, anything else a text value.
+std::string TupleData(const std::vector<std::string>& cols) {
+  std::string m = Be(cols.size(), 2);
+  for (const auto& c : cols) {
+    if (c == "n" || c == "u") {
+      m += c;
+    } else {
+      m += 't';
+      m += Be(c.size(), 4);
+      m += c;
+    }
+  }
+  return m;
+}
+std::string InsertMsg(std::uint32_t oid, const std::vector<std::string>& cols) {
+  std::string m(1, 'I');
+  m += Be(oid, 4);
+  m += 'N';
+  return m + TupleData(cols);
+}
+std::string UpdateMsg(std::uint32_t oid, const std::vector<std::string>& key,
+                      const std::vector<std::string>& cols) {
+  std::string m(1, 'U');
+  m += Be(oid, 4);
+  m += 'K';
+  m += TupleData(key);
+  m += 'N';
+  return m + TupleData(cols);
+}
+std::string DeleteMsg(std::uint32_t oid, const std::vector<std::string>& old_row) {
+  std::string m(1, 'D');
+  m += Be(oid, 4);
+  m += 'O';
+  return m + TupleData(old_row);
+}
+std::string TruncateMsg(std::uint32_t a, std::uint32_t b) {
+  std::string m(1, 'T');
+  m += Be(2, 4);
+  m += '\2';
+  m += Be(a, 4);
+  return m + Be(b, 4);
+}
+
+// One large transaction touching two tables, with table 1's Relation
+// replaced halfway (a column added) and every kind of change.
+std::vector<std::string> LargeTransaction(std::uint32_t xid, int rows) {
+  std::vector<std::string> m = {RelationMsg(1, "t", 3), RelationMsg(2, "u", 1), BeginMsg(xid, 0x9000)};
+  for (int i = 0; i < rows; ++i) {
+    std::string k = std::to_string(i);
+    if (i == rows / 2) m.push_back(RelationMsg(1, "t", 4));
+    bool wide = i >= rows / 2;
+    switch (i % 5) {
+      case 0:
+        m.push_back(wide ? InsertMsg(1, {k, std::string(100 + i % 50, 'p'), "", "n"})
+                         : InsertMsg(1, {k, std::string(100 + i % 50, 'p'), ""}));
+        break;
+      case 1:
+        m.push_back(wide ? UpdateMsg(1, {k, "n", "n", "n"}, {k + "0", "u", "n", "x"})
+                         : UpdateMsg(1, {k, "n", "n"}, {k + "0", "u", "n"}));
+        break;
+      case 2:
+        m.push_back(InsertMsg(2, {std::string("\x01\x02\xff", 3) + k}));
+        break;
+      case 3:
+        m.push_back(DeleteMsg(2, {k}));
+        break;
+      default:
+        m.push_back(i % 100 == 4 ? TruncateMsg(2, 1) : InsertMsg(2, {k}));
+        break;
+    }
+  }
+  m.push_back(CommitMsg(0x9000, 0x9040));
+  return m;
+}
+
+// Everything but the Relation object's identity (two decoders, two objects).
+void ExpectSameChanges(const std::vector<Change>& got, const std::vector<Change>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const Change& a = got[i];
+    const Change& b = want[i];
+    SCOPED_TRACE("change " + std::to_string(i));
+    EXPECT_EQ(a.op, b.op);
+    EXPECT_EQ(a.ordinal, b.ordinal);
+    EXPECT_EQ(a.ordinal, i);
+    ASSERT_EQ(a.relation == nullptr, b.relation == nullptr);
+    if (a.relation) {
+      EXPECT_EQ(a.relation->QualifiedName(), b.relation->QualifiedName());
+      EXPECT_EQ(a.relation->columns.size(), b.relation->columns.size());
+    }
+    EXPECT_EQ(a.old_kind, b.old_kind);
+    EXPECT_EQ(Texts(a.old_tuple), Texts(b.old_tuple));
+    EXPECT_EQ(Texts(a.new_tuple), Texts(b.new_tuple));
+    ASSERT_EQ(a.truncated.size(), b.truncated.size());
+    for (std::size_t k = 0; k < a.truncated.size(); ++k)
+      EXPECT_EQ(a.truncated[k]->QualifiedName(), b.truncated[k]->QualifiedName());
+    EXPECT_EQ(a.truncate_options, b.truncate_options);
+    EXPECT_EQ(a.upsert, b.upsert);
+  }
+}
+
+// Reads all pieces, checking their flags and header, into one transaction.
+Transaction Concatenate(SpilledTransaction& spilled) {
+  Transaction whole;
+  std::size_t n = 0;
+  bool last_seen = false;
+  for (;;) {
+    auto p = spilled.NextPiece();
+    EXPECT_TRUE(p.ok()) << p.status().ToString();
+    if (!p.ok() || *p == nullptr) break;
+    const Transaction& piece = **p;
+    EXPECT_EQ(piece.first_piece, n == 0) << "piece " << n;
+    EXPECT_FALSE(last_seen) << "piece after the last";
+    last_seen = piece.last_piece;
+    if (n == 0) whole = piece, whole.changes.clear();
+    EXPECT_EQ(piece.end_lsn, whole.end_lsn);
+    EXPECT_EQ(piece.xid, whole.xid);
+    for (const auto& c : piece.changes) whole.changes.push_back(c);
+    ++n;
+  }
+  EXPECT_TRUE(last_seen);
+  return whole;
+}
+
+TEST(CdcDecoderSpill, LargeTransactionReadsBackAsTheWholeOne) {
+  SpillDir dir;
+  std::vector<std::string> msgs = LargeTransaction(77, 3000);
+  Decoder whole;
+  Decoder spilling(DecoderOptions{dir.path(), 8 << 10, 32 << 10});
+  std::shared_ptr<Transaction> expected;
+  std::unique_ptr<SpilledTransaction> got;
+  std::shared_ptr<const Relation> first_t;
+  for (std::size_t i = 0; i < msgs.size(); ++i) {
+    auto a = whole.Feed(msgs[i]);
+    auto b = spilling.Feed(msgs[i]);
+    ASSERT_TRUE(a.ok()) << i << ": " << a.status().ToString();
+    ASSERT_TRUE(b.ok()) << i << ": " << b.status().ToString();
+    if (i == 0) first_t = spilling.relations().at(1);
+    if (i == 100) {
+      EXPECT_TRUE(spilling.spilling());
+      EXPECT_EQ(dir.Files(), 1u);
+    }
+    if (a->committed) expected = a->committed;
+    EXPECT_EQ(b->committed, nullptr);
+    if (b->spilled) got = std::move(b->spilled);
+  }
+  ASSERT_NE(expected, nullptr);
+  ASSERT_NE(got, nullptr);
+  EXPECT_FALSE(spilling.spilling());
+  EXPECT_FALSE(spilling.in_transaction());
+  EXPECT_EQ(got->changes(), expected->changes.size());
+  Transaction t = Concatenate(*got);
+  EXPECT_EQ(t.xid, 77u);
+  EXPECT_EQ(t.commit_lsn, expected->commit_lsn);
+  EXPECT_EQ(t.end_lsn, expected->end_lsn);
+  EXPECT_EQ(t.prev_end_lsn, expected->prev_end_lsn);
+  EXPECT_EQ(t.commit_time_us, expected->commit_time_us);
+  ExpectSameChanges(t.changes, expected->changes);
+  // Changes before the Relation message keep the object they were decoded with.
+  EXPECT_EQ(t.changes.front().relation.get(), first_t.get());
+  const Change& last_t = t.changes[t.changes.size() - 5];  // i % 5 == 0: an insert into t
+  ASSERT_EQ(last_t.relation->oid, 1u);
+  EXPECT_EQ(last_t.relation.get(), spilling.relations().at(1).get());
+  EXPECT_EQ(last_t.relation->columns.size(), 4u);
+  EXPECT_EQ(first_t->columns.size(), 3u);
+  EXPECT_NE(first_t.get(), spilling.relations().at(1).get());
+  EXPECT_EQ(spilling.last_end_lsn(), 0x9040u);
+
+  got.reset();
+  EXPECT_EQ(dir.Files(), 0u);
+
+  // A small transaction afterwards stays in memory, numbered from 0.
+  for (const auto& m : {BeginMsg(78, 0x9100), InsertMsg(2, {"a"}), InsertMsg(2, {"b"})})
+    ASSERT_TRUE(spilling.Feed(m).ok());
+  auto r = spilling.Feed(CommitMsg(0x9100, 0x9140));
+  ASSERT_TRUE(r.ok());
+  ASSERT_NE(r->committed, nullptr);
+  EXPECT_EQ(r->spilled, nullptr);
+  EXPECT_EQ(r->committed->prev_end_lsn, 0x9040u);
+  ASSERT_EQ(r->committed->changes.size(), 2u);
+  EXPECT_EQ(r->committed->changes[1].ordinal, 1u);
+}
+
+// The captured stream with spill_bytes 0: every transaction goes to disk and
+// reads back one change per piece, equal to the in-memory decode.
+TEST_F(CdcDecoderFixture, EveryTransactionSpilledReadsBackTheSame) {
+  SpillDir dir;
+  Decoder plain;
+  Decoded want = DecodeAll(plain, frames_);
+  Decoder d(DecoderOptions{dir.path(), 0, 0});
+  std::vector<Transaction> got;
+  std::size_t spilled = 0;
+  for (const auto& f : frames_) {
+    auto r = d.Feed(f);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    if (r->committed) got.push_back(*r->committed);  // only a transaction without changes
+    if (r->spilled) got.push_back(Concatenate(*r->spilled)), ++spilled;
+  }
+  ASSERT_EQ(got.size(), want.txns.size());
+  std::size_t with_changes = 0;
+  for (const auto& t : want.txns) with_changes += t->changes.empty() ? 0 : 1;
+  EXPECT_EQ(spilled, with_changes);
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    SCOPED_TRACE("transaction " + std::to_string(i));
+    EXPECT_EQ(got[i].end_lsn, want.txns[i]->end_lsn);
+    EXPECT_EQ(got[i].prev_end_lsn, want.txns[i]->prev_end_lsn);
+    EXPECT_EQ(got[i].commit_time_us, want.txns[i]->commit_time_us);
+    ExpectSameChanges(got[i].changes, want.txns[i]->changes);
+  }
+  EXPECT_EQ(dir.Files(), 0u);
+}
+
+TEST(CdcDecoderSpill, ResetInFlightRemovesTheFile) {
+  SpillDir dir;
+  Decoder d(DecoderOptions{dir.path(), 1024, 4096});
+  std::vector<std::string> msgs = LargeTransaction(5, 200);
+  for (std::size_t i = 0; i + 1 < msgs.size(); ++i) ASSERT_TRUE(d.Feed(msgs[i]).ok());
+  ASSERT_TRUE(d.spilling());
+  EXPECT_EQ(dir.Files(), 1u);
+
+  // A copy cannot share the file: it is outside any transaction.
+  Decoder copy = d;
+  EXPECT_FALSE(copy.in_transaction());
+  EXPECT_EQ(copy.Feed(InsertMsg(2, {"1"})).status().code(), Code::kCorruption);
+
+  d.ResetInFlight();
+  EXPECT_FALSE(d.spilling());
+  EXPECT_FALSE(d.in_transaction());
+  EXPECT_EQ(dir.Files(), 0u);
+
+  // The server resends it (and its relations): ordinals start over.
+  for (std::size_t i = 0; i + 1 < msgs.size(); ++i) ASSERT_TRUE(d.Feed(msgs[i]).ok());
+  auto r = d.Feed(msgs.back());
+  ASSERT_TRUE(r.ok());
+  ASSERT_NE(r->spilled, nullptr);
+  Transaction t = Concatenate(*r->spilled);
+  ASSERT_EQ(t.changes.size(), 200u);
+  EXPECT_EQ(t.changes.front().ordinal, 0u);
+  EXPECT_EQ(t.changes.back().ordinal, 199u);
+}
+
+TEST(CdcDecoderSpill, UnwritableSpillDirIsIoError) {
+  SpillDir dir;
+  std::string file = dir.path() + "/not-a-dir";
+  std::ofstream(file) << "x";
+  Decoder d(DecoderOptions{file + "/spill", 1000, 1000});
+  ASSERT_TRUE(d.Feed(RelationMsg(2, "u", 1)).ok());
+  ASSERT_TRUE(d.Feed(BeginMsg(9, 0x100)).ok());
+  auto r = d.Feed(InsertMsg(2, {std::string(2000, 'a')}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kIoError);
+  EXPECT_NE(r.status().message().find("spilling transaction 9"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find(file + "/spill"), std::string::npos) << r.status().message();
+  // The transaction was dropped: its Commit is an error, a resent one is fine.
+  EXPECT_FALSE(d.in_transaction());
+  EXPECT_EQ(d.Feed(CommitMsg(0x100, 0x130)).status().code(), Code::kCorruption);
+  ASSERT_TRUE(d.Feed(BeginMsg(10, 0x200)).ok());
+  ASSERT_TRUE(d.Feed(InsertMsg(2, {"small"})).ok());
+  EXPECT_TRUE(d.Feed(CommitMsg(0x200, 0x230)).ok());
 }
 
 }  // namespace
