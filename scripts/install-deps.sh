@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config clang-format clang-tidy
+  clang libclang-rt-14-dev
   libpq-dev librdkafka-dev librocksdb-dev libyaml-cpp-dev libspdlog-dev
   prometheus-cpp-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libsystemd-dev
