@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <thread>
 
+#include "common/kill_point.h"
+#include "sink/kafka/kafka_transactions.h"
 #include "sink/kafka/murmur2.h"
 
 namespace shardcast {
@@ -32,12 +34,7 @@ std::int64_t NowMs() {
 }
 
 void OnLog(const rd_kafka_t*, int level, const char* fac, const char* buf) {
-  // syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug.
-  const auto lvl = level <= 3   ? spdlog::level::err
-                   : level == 4 ? spdlog::level::warn
-                   : level <= 6 ? spdlog::level::info
-                                : spdlog::level::debug;
-  spdlog::log(lvl, "kafka: {}: {}", fac, buf);
+  spdlog::log(LibrdkafkaLogLevel(level, fac, buf), "kafka: {}: {}", fac, buf);
 }
 
 }  // namespace
@@ -51,7 +48,10 @@ KafkaSink::KafkaSink(KafkaSinkOptions options)
       encoder_(EnvelopeOptions{options_.prefix, options_.topic, options_.source_db, options_.tombstones,
                                options_.partition_by_shard_key},
                options_.tables),
-      durable_(options_.resume_lsn) {}
+      durable_(options_.resume_lsn),
+      outage_(std::make_unique<BrokerOutageLog>(options_.brokers)) {
+  if (options_.offsets_topic.empty()) options_.offsets_topic = options_.prefix + ".shardcast.offsets";
+}
 
 KafkaSink::~KafkaSink() {
   Close();
@@ -73,6 +73,12 @@ StatusOr<Lsn> KafkaSink::Open() {
       // The byte bound above is the limit that matters, not a message count.
       {"queue.buffering.max.messages", "10000000"},
   };
+  std::vector<std::pair<std::string, std::string>> transactional;
+  if (options_.exactly_once) {
+    if (options_.transactional_id.empty()) return ConfigError("kafka: exactly_once needs a transactional id");
+    transactional = {{"transactional.id", options_.transactional_id},
+                     {"transaction.timeout.ms", std::to_string(ToMs(options_.transaction_timeout))}};
+  }
   for (const auto& [name, value] : defaults) {
     if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
       return Internal("kafka: setting " + name + ": " + errstr);
@@ -80,6 +86,10 @@ StatusOr<Lsn> KafkaSink::Open() {
   for (const auto& [name, value] : options_.properties) {
     if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
       return ConfigError("kafka.properties." + name + ": " + errstr);
+  }
+  for (const auto& [name, value] : transactional) {  // after the properties: these must win
+    if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+      return ConfigError("kafka: setting " + name + ": " + errstr);
   }
   rd_kafka_conf_set_opaque(conf.get(), this);
   rd_kafka_conf_set_dr_msg_cb(conf.get(), &KafkaSink::OnDelivery);
@@ -107,12 +117,19 @@ StatusOr<Lsn> KafkaSink::Open() {
     rk_.reset();
     return Unavailable("kafka: no broker of " + options_.brokers + " answered: " + rd_kafka_err2str(err));
   }
+  if (options_.exactly_once) {
+    StatusOr<Lsn> marker = OpenTransactional();
+    if (!marker.ok()) rk_.reset();
+    return marker;
+  }
   return Lsn{0};
 }
 
 Status KafkaSink::Apply(const TxnBatch& batch) {
   if (!rk_) return FailedPrecondition("kafka: Apply before Open");
   if (failed_.load()) return FirstError();
+  if (options_.exactly_once) return ApplyTransactional(batch);
+  bool produced = false;
   for (const auto& rt : batch) {
     if (!rt || !rt->txn) continue;
     const Transaction& txn = *rt->txn;
@@ -120,6 +137,7 @@ Status KafkaSink::Apply(const TxnBatch& batch) {
     auto owned = std::make_unique<Tracker>();
     Tracker* t = owned.get();
     t->end_lsn = txn.end_lsn;
+    t->last_piece = txn.last_piece;
     {
       std::lock_guard lock(mu_);
       inflight_.push_back(std::move(owned));
@@ -129,6 +147,7 @@ Status KafkaSink::Apply(const TxnBatch& batch) {
       scratch_.clear();
       Status s = encoder_.Encode(*rt, i, now_ms, scratch_);
       for (std::size_t r = 0; s.ok() && r < scratch_.size(); ++r) s = Produce(scratch_[r], t);
+      produced = produced || !scratch_.empty();
       if (!s.ok()) {
         // This transaction can never become durable in this session.
         Fail(t, s);
@@ -138,6 +157,7 @@ Status KafkaSink::Apply(const TxnBatch& batch) {
     }
     Release(t);  // the guard: with no records, durable as soon as its predecessors are
   }
+  if (produced) KillPoint("kafka.after_produce");
   return Status::Ok();
 }
 
@@ -163,7 +183,7 @@ Status KafkaSink::Produce(const KafkaRecordOut& rec, Tracker* t) {
   const std::size_t key_len = rec.key ? rec.key->size() : 0;
   const char* value = rec.value ? rec.value->data() : nullptr;
   const std::size_t value_len = rec.value ? rec.value->size() : 0;
-  t->pending.fetch_add(1, std::memory_order_relaxed);
+  if (t) t->pending.fetch_add(1, std::memory_order_relaxed);
   for (;;) {
     const rd_kafka_resp_err_t err = rd_kafka_producev(
         rk_.get(), RD_KAFKA_V_TOPIC(rec.topic.c_str()), RD_KAFKA_V_PARTITION(partition),
@@ -179,12 +199,14 @@ Status KafkaSink::Produce(const KafkaRecordOut& rec, Tracker* t) {
       // Backpressure: serve delivery reports until there is room.
       rd_kafka_poll(rk_.get(), 50);
       if (failed_.load()) {
-        t->pending.fetch_sub(1, std::memory_order_relaxed);
+        if (t) t->pending.fetch_sub(1, std::memory_order_relaxed);
         return FirstError();
       }
       continue;
     }
-    t->pending.fetch_sub(1, std::memory_order_relaxed);
+    if (t) t->pending.fetch_sub(1, std::memory_order_relaxed);
+    if (options_.exactly_once)
+      if (Status fatal = FatalProducerError(rk_.get(), transactional_id()); !fatal.ok()) return fatal;
     return Unavailable("kafka: producing to " + rec.topic + " at position " + rec.position + ": " +
                        rd_kafka_err2str(err));
   }
@@ -227,6 +249,15 @@ Status KafkaSink::Poll(std::chrono::milliseconds timeout) {
 
 void KafkaSink::Close() {
   if (!rk_) return;
+  if (txn_open_) {
+    // Best effort: a producer that cannot abort is fenced by the next Open.
+    const auto deadline = std::chrono::steady_clock::now() + options_.close_timeout;
+    const TxnCallResult r = RunTxnCall(
+        rk_.get(), transactional_id(), "abort_transaction",
+        [&](int ms) { return rd_kafka_abort_transaction(rk_.get(), ms); }, deadline);
+    if (!r.status.ok()) spdlog::warn("kafka: closing: {}", r.status.ToString());
+    txn_open_ = false;
+  }
   const rd_kafka_resp_err_t err = rd_kafka_flush(rk_.get(), ToMs(options_.close_timeout));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     spdlog::warn("kafka: closing with {} records undelivered (replay resends them)",
@@ -237,6 +268,14 @@ void KafkaSink::Close() {
   inflight_.clear();
 }
 
+Status KafkaSink::RaiseFatalErrorForTest(int err) {
+  if (!rk_) return FailedPrecondition("kafka: not open");
+  if (rd_kafka_test_fatal_error(rk_.get(), static_cast<rd_kafka_resp_err_t>(err), "raised by a test") !=
+      RD_KAFKA_RESP_ERR_NO_ERROR)
+    return FailedPrecondition("kafka: a fatal error was raised already");
+  return Status::Ok();
+}
+
 std::size_t KafkaSink::outstanding() const {
   return rk_ ? static_cast<std::size_t>(std::max(0, rd_kafka_outq_len(rk_.get()))) : 0;
 }
@@ -244,6 +283,7 @@ std::size_t KafkaSink::outstanding() const {
 void KafkaSink::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
   auto* self = static_cast<KafkaSink*>(opaque);
   auto* t = static_cast<Tracker*>(msg->_private);
+  if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) self->outage_->OnDelivered();
   if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     std::string position = "?";
     rd_kafka_headers_t* hdrs = nullptr;
@@ -257,22 +297,29 @@ void KafkaSink::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opa
     self->Fail(t, Unavailable(std::string("kafka: delivery to topic ") + topic + " failed at position " +
                               position + ": " + rd_kafka_err2str(msg->err)));
   }
-  self->Release(t);
+  if (t) self->Release(t);
 }
 
 void KafkaSink::OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
   auto* self = static_cast<KafkaSink*>(opaque);
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    if (self->options_.exactly_once) {
+      // Fenced, typically: a new producer would be fenced again by whoever
+      // took over, so this needs a person (kFailedPrecondition).
+      Status fatal = FatalProducerError(rk, self->options_.transactional_id);
+      spdlog::error("{}", fatal.message());
+      self->Fail(nullptr, std::move(fatal));
+      return;
+    }
+    // The idempotent producer's fatal errors are cured by a new producer.
     char buf[512];
     const rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(rk, buf, sizeof buf);
     self->Fail(nullptr, Unavailable(std::string("kafka: fatal producer error: ") + rd_kafka_err2name(fatal) +
                                     ": " + buf));
     return;
   }
-  // Transient: librdkafka retries and delivery reports tell. Transport errors
-  // are already in its log; "all brokers down" is only reported here.
-  spdlog::log(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? spdlog::level::warn : spdlog::level::debug,
-              "kafka: {}: {}", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), reason);
+  // Transient: librdkafka retries and delivery reports tell.
+  self->outage_->OnError(err, reason);
 }
 
 void KafkaSink::Fail(Tracker* t, Status status) {
@@ -294,7 +341,7 @@ void KafkaSink::Release(Tracker* t) {
   while (!inflight_.empty()) {
     Tracker* front = inflight_.front().get();
     if (front->failed || front->pending.load(std::memory_order_acquire) != 0) break;
-    durable_.store(front->end_lsn, std::memory_order_release);
+    if (front->last_piece) durable_.store(front->end_lsn, std::memory_order_release);
     inflight_.pop_front();
   }
 }

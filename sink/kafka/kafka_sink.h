@@ -1,12 +1,25 @@
-// The Kafka feed as a Sink (DESIGN.md "Kafka messages", "Delivery"):
-// at-least-once with librdkafka's idempotent producer. Every change becomes
-// one record (a delete also a tombstone) carrying its position header, so
-// consumers can deduplicate what a replay sends twice.
+// The Kafka feed as a Sink (DESIGN.md "Kafka messages", "Delivery"). Every
+// change becomes one record (a delete also a tombstone) carrying its position
+// header, so consumers can deduplicate what a replay sends twice.
 //
-// Durability: a transaction is durable once every one of its records is
-// acknowledged by the brokers (acks=all) and so is everything before it.
-// Kafka keeps no marker here, so Open() returns 0 and the checkpoint store's
-// progress (resume_lsn) decides what is skipped.
+// At-least-once (default): librdkafka's idempotent producer. A transaction is
+// durable once every one of its records is acknowledged by the brokers
+// (acks=all) and so is everything before it; a source transaction that
+// arrives in pieces (Transaction::first_piece/last_piece) only at its last
+// piece. Kafka keeps no marker, so Open() returns 0 and the checkpoint
+// store's progress (resume_lsn) decides what is skipped.
+//
+// Exactly-once (options.exactly_once): the transactional producer. Each
+// Apply batch is one Kafka transaction or more (split at a change boundary
+// after max_txn_records or a third of transaction_timeout, so one source
+// transaction may span several), and each Kafka transaction ends with a
+// record in the compacted offsets topic (sink/kafka/kafka_offsets.h) saying
+// how far it got. Open() fences any older producer with the same
+// transactional id (aborting its open transaction), reads that record and
+// returns its durable position; replay then skips what Kafka has, down to
+// the change ordinal of a partially delivered source transaction.
+// durable_lsn() moves only after a commit succeeded. Crash points:
+// kafka.after_produce, kafka.in_transaction, kafka.after_commit.
 //
 // Threads: Open, Apply, Poll and Close run on the destination worker thread;
 // delivery reports run inside rd_kafka_poll (from Poll, or from Apply while
@@ -26,6 +39,8 @@
 
 #include "sharding/table_spec.h"
 #include "sink/kafka/envelope.h"
+#include "sink/kafka/kafka_offsets.h"
+#include "sink/kafka/kafka_outage_log.h"
 #include "sink/sink.h"
 
 typedef struct rd_kafka_s rd_kafka_t;
@@ -60,6 +75,17 @@ struct KafkaSinkOptions {
   bool skip_replayed = true;
   std::chrono::milliseconds connect_timeout{10000};  // Open's metadata request, partition counts
   std::chrono::milliseconds close_timeout{10000};    // Close's flush
+
+  // Exactly-once (see above). The daemon sets transactional_id to
+  // "<prefix>.shardcast.<slot>" and offsets_topic to "<prefix>.shardcast.offsets"
+  // (derived from prefix when empty).
+  bool exactly_once = false;
+  std::string transactional_id;
+  std::string offsets_topic;
+  // A Kafka transaction is committed, at a change boundary, once it holds
+  // this many records or is a third of transaction_timeout old.
+  std::size_t max_txn_records = 100000;
+  std::chrono::milliseconds transaction_timeout{60000};  // transaction.timeout.ms
 };
 
 class KafkaSink : public Sink {
@@ -70,16 +96,20 @@ class KafkaSink : public Sink {
   KafkaSink& operator=(const KafkaSink&) = delete;
 
   const std::string& id() const override { return options_.id; }
-  // Creates the producer and checks that a broker answers. Returns 0.
+  // Creates the producer and checks that a broker answers. Returns 0, or
+  // with exactly_once the offsets topic's durable position (see above).
   StatusOr<Lsn> Open() override;
   // Produces the records of each transaction above durable_lsn() in order.
   // Never drops: a full producer queue is waited out by polling.
   Status Apply(const TxnBatch& batch) override;
   // Serves delivery reports; fails once any record failed permanently, naming
-  // its topic, position header and librdkafka's error.
+  // its topic, position header and librdkafka's error. Exactly-once: an
+  // aborted transaction is kUnavailable (replay), a fenced producer
+  // kFailedPrecondition naming the transactional id.
   Status Poll(std::chrono::milliseconds timeout) override;
   Lsn durable_lsn() const override { return durable_.load(std::memory_order_acquire); }
-  // Flushes for up to close_timeout, then destroys the producer.
+  // Flushes (exactly-once: aborts an open transaction) for up to
+  // close_timeout, then destroys the producer.
   void Close() override;
 
   // Waits up to timeout until every record produced so far is acknowledged;
@@ -89,6 +119,12 @@ class KafkaSink : public Sink {
   // Records produced but not yet acknowledged.
   std::size_t outstanding() const;
 
+  // Tests only: raises librdkafka's fatal error err (an rd_kafka_resp_err_t)
+  // in this producer, as a broker does when another producer with the same
+  // transactional id fenced it. The mock broker never fences: it gives every
+  // init_transactions a new producer id instead of bumping the epoch.
+  Status RaiseFatalErrorForTest(int err);
+
  private:
   struct KafkaDeleter {
     void operator()(rd_kafka_t* rk) const;
@@ -96,6 +132,7 @@ class KafkaSink : public Sink {
   // One per produced transaction; the opaque of each of its records.
   struct Tracker {
     Lsn end_lsn = 0;
+    bool last_piece = true;                // only a last piece makes end_lsn durable
     std::atomic<std::int64_t> pending{1};  // records in flight + 1 while producing
     bool failed = false;                   // guarded by mu_
   };
@@ -107,6 +144,14 @@ class KafkaSink : public Sink {
   Status FirstError() const;
   Status Produce(const KafkaRecordOut& rec, Tracker* t);
   StatusOr<std::int32_t> PartitionCount(const std::string& topic);
+  StatusOr<Lsn> OpenTransactional();
+  Status ApplyTransactional(const TxnBatch& batch);
+  Status BeginKafkaTxn();
+  // Flushes the data, writes the offsets record, commits; on failure aborts.
+  Status CommitKafkaTxn();
+  // Aborts the open transaction after `why` and returns the Status to report.
+  Status AbortKafkaTxn(Status why);
+  const std::string& transactional_id() const { return options_.transactional_id; }
 
   KafkaSinkOptions options_;
   EnvelopeEncoder encoder_;
@@ -118,6 +163,14 @@ class KafkaSink : public Sink {
   Status error_;                                              // guarded by mu_; the first failure
   std::unordered_map<std::string, std::int32_t> partitions_;  // topic -> partition count
   std::vector<KafkaRecordOut> scratch_;
+  std::unique_ptr<BrokerOutageLog> outage_;
+
+  // Exactly-once state; worker thread only.
+  bool txn_open_ = false;
+  std::chrono::steady_clock::time_point txn_started_;
+  std::size_t txn_records_ = 0;
+  OffsetsMarker reached_;    // where the open Kafka transaction got (its offsets record)
+  OffsetsMarker committed_;  // the last committed marker: replay skips up to it
 };
 
 }  // namespace shardcast

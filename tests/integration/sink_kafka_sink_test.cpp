@@ -1,10 +1,13 @@
 // KafkaSink against the real broker program (librdkafka's mock cluster over
 // TCP): records, order per key, partitions, headers, durability, failures.
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "sink/kafka/kafka_sink.h"
@@ -339,6 +342,116 @@ TEST(KafkaSinkTest, DeliveryFailureIsReportedWithTopicAndPosition) {
   // Later work is refused until the pipeline reconnects and replays.
   EXPECT_FALSE(sink.Apply({TxnBuilder(6000, 5000).Insert(10, 10, 0).Build(Ring2())}).ok());
   ASSERT_TRUE(mb.SetUp(1).ok());
+}
+
+// Changes [from, to) of a whole transaction as one piece of it.
+std::shared_ptr<const RoutedTransaction> Piece(const std::shared_ptr<const RoutedTransaction>& whole,
+                                               std::size_t from, std::size_t to, bool first, bool last) {
+  auto txn = std::make_shared<Transaction>(*whole->txn);
+  txn->changes.assign(whole->txn->changes.begin() + from, whole->txn->changes.begin() + to);
+  txn->first_piece = first;
+  txn->last_piece = last;
+  auto rt = std::make_shared<RoutedTransaction>(*whole);
+  rt->txn = txn;
+  rt->placements.assign(whole->placements.begin() + from, whole->placements.begin() + to);
+  return rt;
+}
+
+TEST(KafkaSinkTest, PiecesAreDurableOnlyAtTheLastPieceAndSkippedWhenReplayed) {
+  auto broker = MockBroker::Start(1);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  MockBroker& mb = **broker;
+  ASSERT_TRUE(mb.CreateTopic(kOrdersTopic, 2).ok());
+  auto ring = Ring2();
+  TxnBuilder b(1000, 0);
+  for (int id = 1; id <= 5; ++id) b.Insert(id, id, 0);
+  const auto whole = b.Build(ring);
+
+  KafkaSink sink(Options(mb));
+  ASSERT_TRUE(sink.Open().ok());
+  ASSERT_TRUE(sink.Apply({Piece(whole, 0, 2, true, false)}).ok());
+  ASSERT_TRUE(sink.Apply({Piece(whole, 2, 4, false, false)}).ok());
+  // Every record of the first two pieces is acknowledged: still not durable.
+  ASSERT_TRUE(sink.Flush(std::chrono::seconds(30)).ok());
+  EXPECT_EQ(sink.durable_lsn(), 0u);
+  ASSERT_TRUE(
+      sink.Apply({Piece(whole, 4, 5, false, true), TxnBuilder(2000, 1000).Insert(6, 6, 1).Build(ring)}).ok());
+  ASSERT_TRUE(WaitDurable(sink, 2000));
+
+  // A replay: all pieces of the durable transactions are skipped.
+  ASSERT_TRUE(sink.Apply({Piece(whole, 0, 3, true, false), Piece(whole, 3, 5, false, true),
+                          TxnBuilder(2000, 1000).Insert(6, 6, 1).Build(ring),
+                          TxnBuilder(3000, 2000).Insert(7, 7, 1).Build(ring)})
+                  .ok());
+  ASSERT_TRUE(WaitDurable(sink, 3000));
+  std::map<std::string, int> positions;
+  for (const KafkaRecord& r : Read(mb, kOrdersTopic)) ++positions[r.headers.at("shardcast.position")];
+  EXPECT_EQ(positions, (std::map<std::string, int>{{"1000/0", 1},
+                                                   {"1000/1", 1},
+                                                   {"1000/2", 1},
+                                                   {"1000/3", 1},
+                                                   {"1000/4", 1},
+                                                   {"2000/0", 1},
+                                                   {"3000/0", 1}}));
+}
+
+// Captures what shardcast logs (the default spdlog logger) while alive.
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    auto logger = std::make_shared<spdlog::logger>("capture", sink);
+    logger->set_level(spdlog::level::info);
+    logger->set_pattern("%l %v");
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  std::string text() {
+    spdlog::default_logger()->flush();
+    return out_.str();
+  }
+  int Count(const std::string& needle) {
+    const std::string t = text();
+    int n = 0;
+    for (auto pos = t.find(needle); pos != std::string::npos; pos = t.find(needle, pos + 1)) ++n;
+    return n;
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+TEST(KafkaSinkTest, BrokerOutageIsLoggedOnceEachWayAndDeliveryCatchesUp) {
+  auto broker = MockBroker::Start(1);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  MockBroker& mb = **broker;
+  ASSERT_TRUE(mb.CreateTopic(kOrdersTopic, 2).ok());
+  auto ring = Ring2();
+  LogCapture log;
+  {
+    KafkaSink sink(Options(mb));
+    ASSERT_TRUE(sink.Open().ok());
+    ASSERT_TRUE(sink.Apply({TxnBuilder(1000, 0).Insert(1, 1, 0).Build(ring)}).ok());
+    ASSERT_TRUE(WaitDurable(sink, 1000));
+
+    ASSERT_TRUE(mb.SetDown(1).ok());
+    ASSERT_TRUE(sink.Apply({TxnBuilder(2000, 1000).Insert(2, 2, 0).Build(ring)}).ok());
+    // Long enough for librdkafka to fail many reconnects (backoff 100 ms to 10 s).
+    for (int i = 0; i < 40; ++i) ASSERT_TRUE(sink.Poll(std::chrono::milliseconds(100)).ok());
+    EXPECT_EQ(sink.durable_lsn(), 1000u);
+    ASSERT_TRUE(mb.SetUp(1).ok());
+    ASSERT_TRUE(sink.Apply({TxnBuilder(3000, 2000).Insert(3, 3, 0).Build(ring)}).ok());
+    ASSERT_TRUE(WaitDurable(sink, 3000));
+    sink.Close();
+  }
+  const std::string text = log.text();
+  EXPECT_EQ(log.Count("all brokers of"), 1) << text;
+  EXPECT_EQ(log.Count("kafka: brokers reachable again, delivering"), 1) << text;
+  // Per-attempt connection failures are debug lines, not errors or warnings.
+  EXPECT_EQ(log.Count("error "), 0) << text;
+  EXPECT_EQ(log.Count("warning "), 1) << text;
+  EXPECT_EQ(Read(mb, kOrdersTopic).size(), 3u);
 }
 
 TEST(KafkaSinkTest, UnknownPropertyIsAConfigError) {
