@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "cdc/cursor.h"
+#include "common/kill_point.h"
 #include "pq/pq_util.h"
 
 namespace shardcast {
@@ -34,6 +35,43 @@ std::string Trim(const char* msg) {
   std::string s = msg == nullptr ? "" : msg;
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
+}
+
+bool Contains(const char* text, std::string_view what) {
+  return text != nullptr && std::string_view(text).find(what) != std::string_view::npos;
+}
+
+// Why START_REPLICATION failed. A slot that does not exist (42704) or was
+// invalidated (55000: "cannot read from logical replication slot" or "can no
+// longer get changes from replication slot" up to PG 17, "can no longer
+// access replication slot" in PG 18, with a detail saying it "has been
+// invalidated") will never come back: kSlotLost, so the daemon stops with its
+// own exit code instead of retrying. A slot still held by a walsender that has
+// not noticed our previous connection died (55006) is transient.
+Status StartError(PGconn* conn, const PGresult* res, const std::string& slot, Lsn start) {
+  Status base = ResultError(conn, res, "starting replication from slot " + slot);
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  if (state == nullptr) return base;
+  const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+  const char* detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+  const std::string_view code(state);
+  const bool missing = code == "42704";
+  const bool invalidated =
+      code == "55000" && (Contains(detail, "invalidated") || Contains(primary, "invalidated") ||
+                          Contains(primary, "cannot read from logical replication slot") ||
+                          Contains(primary, "can no longer get changes") ||
+                          Contains(primary, "can no longer access replication slot"));
+  if (missing || invalidated) {
+    return SlotLost(base.message() + ". The slot is " + (missing ? "gone" : "invalidated") +
+                    ": the changes since " + FormatLsn(start) +
+                    " cannot be replayed. Re-seed the destinations: " +
+                    (missing ? "" : "drop the slot (SELECT pg_drop_replication_slot('" + slot + "')), ") +
+                    "empty the shard tables, move checkpoint.dir away and start shardcast again (with "
+                    "source.create: true it recreates the slot and takes a new initial snapshot), or "
+                    "recreate the slot and re-seed with shardcast snapshot");
+  }
+  if (code == "55006") return Unavailable(base.message());  // object_in_use: the old walsender still holds it
+  return base;
 }
 
 }  // namespace
@@ -160,7 +198,7 @@ Status ReplicationStream::Start(const std::string& slot, const std::string& publ
                     ", messages 'true')";
   PgResultPtr res(PQexec(impl_->conn.get(), sql.c_str()));
   if (!res || PQresultStatus(res.get()) != PGRES_COPY_BOTH) {
-    return ResultError(impl_->conn.get(), res.get(), "starting replication from slot " + slot);
+    return StartError(impl_->conn.get(), res.get(), slot, start);
   }
   impl_->streaming = true;
   impl_->received = std::max(impl_->received, start);
@@ -215,6 +253,8 @@ StatusOr<std::optional<WalMessage>> ReplicationStream::Next(std::chrono::millise
         SC_RETURN_IF_ERROR(c.ReadU64(m.wal_end));
         SC_RETURN_IF_ERROR(c.ReadI64(send_time));
         m.data = std::string_view(raw + c.offset(), c.remaining());
+        // Test-only: a damaged message, to prove the daemon stops cleanly on one.
+        if (FaultPoint("stream.truncate_message")) m.data = m.data.substr(0, m.data.size() / 2);
         im.received = std::max(im.received, m.wal_start);
         server_wal_end_ = std::max(server_wal_end_, m.wal_end);
         return std::optional<WalMessage>(m);

@@ -20,26 +20,45 @@ namespace codec = checkpoint_codec;
 enum Family : std::size_t { kMeta = 0, kProgress, kRing, kJobs, kTwoPc, kBacklog, kFamilyCount };
 const char* const kFamilyNames[kFamilyCount] = {"default", "progress", "ring", "jobs", "twopc", "backlog"};
 
-// Memory is bounded by configuration: small memtables across all families
-// together, and one small block cache.
-constexpr std::size_t kWriteBufferSize = 4 << 20;
-constexpr std::size_t kAllWriteBuffers = 16 << 20;
-constexpr std::size_t kBlockCacheSize = 8 << 20;
+// The store counts toward the daemon's memory bound (limits.queue_bytes is
+// the rest): small memtables across all families together, one small block
+// cache. The store holds kilobytes of progress and job state; only the
+// region backlog is large, and it goes to SST files, not memory.
+constexpr std::size_t kWriteBufferSize = 1 << 20;
+constexpr std::size_t kAllWriteBuffers = 4 << 20;
+constexpr std::size_t kBlockCacheSize = 4 << 20;
 
-// A RocksDB failure as a Status that names the directory and the way out.
+constexpr std::uintmax_t kMinFreeBytes = 1 << 20;
+
+constexpr const char* kFixDir =
+    " (make sure checkpoint.dir exists, is a directory and is writable by the user shardcast runs as, "
+    "or point checkpoint.dir elsewhere)";
+
+// A RocksDB failure as a Status that names checkpoint.dir and the way out.
+// After a failed write RocksDB keeps refusing writes (its background error),
+// so every later write reports the same cause until the process restarts.
 Status FromRocks(const rocksdb::Status& s, const std::string& dir, const std::string& doing) {
-  std::string msg = doing + " " + dir + ": " + s.ToString();
+  const std::string text = s.ToString();
+  std::string msg = doing + " checkpoint.dir " + dir + ": " + text;
   if (s.IsCorruption()) {
     return Corruption(msg + " (the store is damaged; move the directory away and re-seed the destinations)");
   }
+  if (s.IsNoSpace() || text.find("No space left") != std::string::npos) {
+    return IoError(msg +
+                   " (the disk holding checkpoint.dir is full: free space there or move checkpoint.dir to a "
+                   "larger disk, then restart; the last synced checkpoint is intact)");
+  }
+  if (text.find("File too large") != std::string::npos) {
+    return IoError(msg +
+                   " (a file size limit stops the store from growing: raise it, e.g. LimitFSIZE= in the "
+                   "systemd unit or ulimit -f, then restart; the last synced checkpoint is intact)");
+  }
   if (s.IsIOError()) {
-    if (s.ToString().find("lock") != std::string::npos) {
+    if (text.find("lock") != std::string::npos) {
       return IoError(msg +
                      " (another shardcast process holds the store; stop it or use another checkpoint.dir)");
     }
-    return IoError(msg +
-                   " (make sure the directory exists and is writable by the user shardcast runs as, "
-                   "or point checkpoint.dir elsewhere)");
+    return IoError(msg + kFixDir);
   }
   if (s.IsNotSupported() || s.IsInvalidArgument()) {
     return Corruption(msg + " (the directory does not hold a compatible checkpoint store)");
@@ -202,10 +221,24 @@ rocksdb::ColumnFamilyOptions FamilyOptions(const std::shared_ptr<rocksdb::Cache>
 StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::Open(const std::string& dir) {
   if (dir.empty()) return InvalidArgument("checkpoint directory is empty (set checkpoint.dir)");
   std::error_code ec;
+  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec)) {
+    return IoError("checkpoint.dir " + dir +
+                   " exists and is not a directory: point checkpoint.dir at a directory (it is created when "
+                   "missing) or move the file away");
+  }
   std::filesystem::create_directories(dir, ec);
   if (ec) {
-    return IoError("creating checkpoint directory " + dir + ": " + ec.message() +
-                   " (create it writable by the user shardcast runs as, or point checkpoint.dir elsewhere)");
+    return IoError("creating checkpoint.dir " + dir + ": " + ec.message() + kFixDir);
+  }
+  // Every open writes a new log and manifest, and RocksDB as packaged here
+  // aborts on an assertion instead of failing when the disk fills during
+  // open: refuse early, with the reason.
+  const std::filesystem::space_info space = std::filesystem::space(dir, ec);
+  if (!ec && space.available < kMinFreeBytes) {
+    return IoError("checkpoint.dir " + dir + " is on a full disk (" + std::to_string(space.available >> 10) +
+                   " KiB free; the store needs " + std::to_string(kMinFreeBytes >> 10) +
+                   " KiB to open): free space there or move checkpoint.dir to a larger disk, then restart; "
+                   "the last synced checkpoint is intact");
   }
 
   std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(kBlockCacheSize);

@@ -1,7 +1,13 @@
 // The RocksDB checkpoint store (DESIGN.md "Checkpoint store"). Column
 // families: progress, ring, jobs, twopc, backlog, plus default for metadata.
 // Every write a restart depends on is one synced WriteBatch: when a Put
-// returns ok, it survives a crash of the process or the machine.
+// returns ok, it survives a crash of the process or the machine; when it
+// fails, none of the batch is applied (the WAL record is atomic) and the
+// store refuses further writes until it is reopened.
+// Errors name checkpoint.dir and the fix: kIoError for the disk (directory
+// missing, unwritable or a regular file, disk full, file size limit, another
+// process holding the lock), kCorruption for files that do not read back.
+// Memtables and the block cache are a few MiB in all (the daemon's memory bound).
 // Thread-safe: RocksDB serialises writers.
 #pragma once
 
@@ -20,8 +26,8 @@ class CheckpointStore {
   virtual ~CheckpointStore() = default;
 
   // Opens or creates the store under dir (created if missing). Fails with
-  // kIoError naming the directory when it is unwritable, and with kCorruption
-  // when the files do not open as a store.
+  // kIoError naming the directory when it is unwritable, full or not a
+  // directory, and with kCorruption when the files do not open as a store.
   static StatusOr<std::unique_ptr<CheckpointStore>> Open(const std::string& dir);
 
   // Destination id -> end_lsn of the last transaction durable there.

@@ -18,6 +18,8 @@ std::string_view CodeName(Code code) {
       return "failed precondition";
     case Code::kOutOfSync:
       return "out of sync";
+    case Code::kSlotLost:
+      return "replication slot lost";
     case Code::kIoError:
       return "I/O error";
     case Code::kNotFound:

@@ -21,6 +21,7 @@ enum class Code {
   kCorruption,          // bytes that do not parse (protocol, checkpoint)
   kFailedPrecondition,  // the world is not as required (privileges, schema)
   kOutOfSync,           // a destination is behind what the slot can replay
+  kSlotLost,            // the replication slot is missing or invalidated (wal_status = lost)
   kIoError,             // local disk
   kNotFound,
   kCancelled,  // stopping on request
@@ -63,6 +64,9 @@ inline Status Corruption(std::string m) {
 }
 inline Status FailedPrecondition(std::string m) {
   return {Code::kFailedPrecondition, std::move(m)};
+}
+inline Status SlotLost(std::string m) {
+  return {Code::kSlotLost, std::move(m)};
 }
 inline Status IoError(std::string m) {
   return {Code::kIoError, std::move(m)};

@@ -8,15 +8,19 @@ int ExitCodeFor(const Status& status) {
       return kExitOk;
     case Code::kInvalidArgument:
       return kExitUsage;
+    case Code::kCorruption:
+      return kExitDataErr;
     case Code::kConfig:
       return kExitConfig;
     case Code::kUnavailable:
       return kExitUnavailable;
+    case Code::kIoError:
+      return kExitIoErr;
     case Code::kOutOfSync:
       return kExitOutOfSync;
-    case Code::kCorruption:
+    case Code::kSlotLost:
+      return kExitSlotLost;
     case Code::kFailedPrecondition:
-    case Code::kIoError:
     case Code::kNotFound:
     case Code::kCancelled:
     case Code::kInternal:

@@ -1,12 +1,19 @@
 // The checkpoint store against real RocksDB in a temporary directory.
 #include <gtest/gtest.h>
 #include <rocksdb/db.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "checkpoint/codec.h"
 #include "checkpoint/store.h"
@@ -234,6 +241,146 @@ TEST(CheckpointStoreTest, GarbageStoreFilesAreCorruption) {
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(store.status().code(), Code::kCorruption) << store.status().ToString();
   EXPECT_NE(store.status().message().find(tmp.path()), std::string::npos) << store.status().message();
+}
+
+TEST(CheckpointStoreTest, DirectoryPathThatIsAFileIsIoError) {
+  TempDir tmp;
+  std::string file = tmp.path() + "/plain-file";
+  std::ofstream(file) << "x";
+  auto store = CheckpointStore::Open(file);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), Code::kIoError) << store.status().ToString();
+  EXPECT_NE(store.status().message().find("checkpoint.dir " + file), std::string::npos)
+      << store.status().message();
+  EXPECT_NE(store.status().message().find("not a directory"), std::string::npos) << store.status().message();
+}
+
+// What a writer saw, reported line by line: "ok <n>" or "fail <code> <message>".
+struct WriteLog {
+  std::vector<int> ok_jobs;  // jobs whose PutJob returned ok
+  Lsn last_ok_progress = 0;
+  std::string first_failure;
+  Code failure_code = Code::kOk;
+  bool refused_after_failure = false;
+};
+
+// Saves progress and 64 KiB jobs into dir until a write fails (at most
+// max_jobs), then tries one more progress write. Runs in the calling process.
+WriteLog FillUntilFailure(const std::string& dir, int max_jobs) {
+  WriteLog log;
+  auto store = CheckpointStore::Open(dir);
+  if (!store.ok()) {
+    log.first_failure = store.status().ToString();
+    log.failure_code = store.status().code();
+    return log;
+  }
+  const std::string big(64 << 10, 'j');
+  for (int i = 1; i <= max_jobs; ++i) {
+    Status p = (*store)->SaveProgress({{"s0@default", static_cast<Lsn>(i)}});
+    if (p.ok()) log.last_ok_progress = static_cast<Lsn>(i);
+    Status j = p.ok() ? (*store)->PutJob("job" + std::to_string(i), big + std::to_string(i)) : p;
+    if (!j.ok()) {
+      log.first_failure = j.ToString();
+      log.failure_code = j.code();
+      // The store must not pretend: a write after the failure fails too, or is durable.
+      Status after = (*store)->SaveProgress({{"s0@default", 1000000}});
+      log.refused_after_failure = !after.ok();
+      if (after.ok()) log.last_ok_progress = 1000000;
+      return log;
+    }
+    log.ok_jobs.push_back(i);
+  }
+  return log;
+}
+
+// Everything the writer was told is durable is there, whole, after a reopen.
+void ExpectDurable(const std::string& dir, const WriteLog& log) {
+  auto store = MustOpen(dir);
+  ASSERT_TRUE(store);
+  auto progress = store->LoadProgress();
+  ASSERT_TRUE(progress.ok()) << progress.status().ToString();
+  EXPECT_EQ(progress->at("s0@default"), log.last_ok_progress);
+  auto jobs = store->LoadJobs();
+  ASSERT_TRUE(jobs.ok()) << jobs.status().ToString();
+  const std::string big(64 << 10, 'j');
+  for (int i : log.ok_jobs) {
+    auto it = jobs->find("job" + std::to_string(i));
+    ASSERT_NE(it, jobs->end()) << "job" << i << " was reported durable and is gone";
+    EXPECT_EQ(it->second, big + std::to_string(i));
+  }
+  for (const auto& [id, value] : *jobs) EXPECT_EQ(value, big + id.substr(3)) << id << " is half-written";
+}
+
+// A file size limit (RLIMIT_FSIZE, e.g. systemd's LimitFSIZE=) makes writes
+// fail with EFBIG; the process must ignore SIGXFSZ to see the error.
+TEST(CheckpointStoreTest, FileSizeLimitIsIoErrorAndLosesNothing) {
+  TempDir tmp;
+  { ASSERT_TRUE(MustOpen(tmp.path())->PutMeta("created", "yes").ok()); }
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(fds[0]);
+    signal(SIGXFSZ, SIG_IGN);
+    rlimit limit{1 << 20, 1 << 20};
+    if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(3);
+    WriteLog log = FillUntilFailure(tmp.path(), 200);
+    std::string out = std::to_string(static_cast<int>(log.failure_code)) + "\n" +
+                      std::to_string(log.last_ok_progress) + "\n" + (log.refused_after_failure ? "1" : "0") +
+                      "\n" + std::to_string(log.ok_jobs.size()) + "\n" + log.first_failure;
+    (void)!write(fds[1], out.data(), out.size());
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
+  close(fds[0]);
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(child, &wstatus, 0), child);
+  ASSERT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << "child status " << wstatus;
+  std::istringstream in(got);
+  int code = 0, refused = 0;
+  std::size_t jobs_ok = 0;
+  WriteLog log;
+  in >> code >> log.last_ok_progress >> refused >> jobs_ok;
+  std::getline(in >> std::ws, log.first_failure, '\0');
+  ASSERT_EQ(static_cast<Code>(code), Code::kIoError) << got;
+  EXPECT_NE(log.first_failure.find("checkpoint.dir " + tmp.path()), std::string::npos) << log.first_failure;
+  EXPECT_NE(log.first_failure.find("file size limit"), std::string::npos) << log.first_failure;
+  EXPECT_GT(jobs_ok, 0u) << "the limit hit before anything was written: " << got;
+  EXPECT_LT(jobs_ok, 200u);
+  for (std::size_t i = 1; i <= jobs_ok; ++i) log.ok_jobs.push_back(static_cast<int>(i));
+  ExpectDurable(tmp.path(), log);
+}
+
+// A full disk: a 4 MiB tmpfs, half taken by a file. Needs permission to mount.
+TEST(CheckpointStoreTest, FullDiskIsIoErrorAndLosesNothing) {
+  TempDir tmp;
+  const std::string mnt = tmp.path() + "/small";
+  ASSERT_EQ(mkdir(mnt.c_str(), 0700), 0);
+  if (mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=4m") != 0)
+    GTEST_SKIP() << "cannot mount a small tmpfs here (" << std::strerror(errno) << "); the file size limit "
+                 << "test covers the same path";
+  const std::string dir = mnt + "/store";
+  const std::string filler = mnt + "/filler";  // what the operator deletes to make room
+  std::ofstream(filler) << std::string(2 << 20, 'f');
+  WriteLog log = FillUntilFailure(dir, 200);
+  EXPECT_EQ(log.failure_code, Code::kIoError) << log.first_failure;
+  EXPECT_NE(log.first_failure.find("checkpoint.dir " + dir), std::string::npos) << log.first_failure;
+  EXPECT_NE(log.first_failure.find("full"), std::string::npos) << log.first_failure;
+  EXPECT_TRUE(log.refused_after_failure);
+  EXPECT_FALSE(log.ok_jobs.empty());
+  // Opening on the full disk is refused with the reason, before RocksDB tries.
+  auto full = CheckpointStore::Open(dir);
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.status().code(), Code::kIoError);
+  EXPECT_NE(full.status().message().find("full disk"), std::string::npos) << full.status().message();
+  // Once space is freed, everything reported durable is there.
+  ASSERT_EQ(unlink(filler.c_str()), 0);
+  ExpectDurable(dir, log);
+  umount2(mnt.c_str(), MNT_DETACH);
 }
 
 TEST(CheckpointCodecTest, RingRecordRoundTripAndRejects) {

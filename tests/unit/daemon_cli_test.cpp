@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <initializer_list>
+#include <map>
 #include <vector>
 
 #include "daemon/cli.h"
@@ -135,19 +136,39 @@ TEST(CliTest, UsageErrors) {
 TEST(ExitCodesTest, Mapping) {
   EXPECT_EQ(ExitCodeFor(Status::Ok()), 0);
   EXPECT_EQ(ExitCodeFor(InvalidArgument("x")), 64);
+  EXPECT_EQ(ExitCodeFor(Corruption("x")), 65);
   EXPECT_EQ(ExitCodeFor(Unavailable("x")), 69);
   EXPECT_EQ(ExitCodeFor(Internal("x")), 70);
+  EXPECT_EQ(ExitCodeFor(IoError("x")), 74);
   EXPECT_EQ(ExitCodeFor(Status(Code::kOutOfSync, "x")), 75);
+  EXPECT_EQ(ExitCodeFor(SlotLost("x")), 76);
   EXPECT_EQ(ExitCodeFor(ConfigError("x")), 78);
-  for (Status s : {Corruption("x"), FailedPrecondition("x"), IoError("x"), NotFound("x"), Cancelled("x")}) {
+  for (Status s : {FailedPrecondition("x"), NotFound("x"), Cancelled("x")}) {
     EXPECT_EQ(ExitCodeFor(s), 70) << s.ToString();
   }
+  // A context prefix does not change the code.
+  EXPECT_EQ(ExitCodeFor(IoError("disk full").Prefixed("writing the checkpoint")), 74);
+  EXPECT_EQ(ExitCodeFor(Corruption("bad").Prefixed("decoding the message at 0/16B3748")), 65);
   EXPECT_EQ(kExitOk, 0);
   EXPECT_EQ(kExitUsage, 64);
+  EXPECT_EQ(kExitDataErr, 65);
   EXPECT_EQ(kExitUnavailable, 69);
   EXPECT_EQ(kExitInternal, 70);
+  EXPECT_EQ(kExitIoErr, 74);
   EXPECT_EQ(kExitOutOfSync, 75);
+  EXPECT_EQ(kExitSlotLost, 76);
   EXPECT_EQ(kExitConfig, 78);
+}
+
+// Every code has its own exit status, except those that share 70 on purpose.
+TEST(ExitCodesTest, DistinctPerReason) {
+  std::map<int, Code> seen;
+  for (Code c : {Code::kOk, Code::kInvalidArgument, Code::kCorruption, Code::kUnavailable, Code::kIoError,
+                 Code::kOutOfSync, Code::kSlotLost, Code::kConfig}) {
+    const int exit_code = ExitCodeFor(Status(c, "x"));
+    EXPECT_NE(exit_code, kExitInternal) << CodeName(c);
+    EXPECT_TRUE(seen.emplace(exit_code, c).second) << CodeName(c) << " shares " << exit_code;
+  }
 }
 
 }  // namespace
