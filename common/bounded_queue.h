@@ -33,16 +33,20 @@ class BoundedQueue {
     return true;
   }
 
-  // Takes up to max_items (at least one) waiting up to timeout for the first.
-  // Returns an empty vector on timeout or when closed and drained.
-  std::vector<T> PopBatch(std::size_t max_items, std::chrono::milliseconds timeout) {
+  // Takes up to max_items and max_bytes (at least one item) waiting up to
+  // timeout for the first. Returns an empty vector on timeout or when closed
+  // and drained. The byte bound matters for memory: what a consumer took is
+  // no longer counted here but is still alive until it is done with it.
+  std::vector<T> PopBatch(std::size_t max_items, std::chrono::milliseconds timeout,
+                          std::size_t max_bytes = static_cast<std::size_t>(-1)) {
     std::vector<T> out;
     std::unique_lock lock(mu_);
     consumer_waiting_ = true;
     not_empty_.wait_for(lock, timeout, [&] { return closed_ || !items_.empty(); });
     consumer_waiting_ = false;
     std::size_t freed = 0;
-    while (!items_.empty() && out.size() < max_items) {
+    while (!items_.empty() && out.size() < max_items &&
+           (out.empty() || freed + items_.front().second <= max_bytes)) {
       freed += items_.front().second;
       out.push_back(std::move(items_.front().first));
       items_.pop_front();
@@ -58,6 +62,14 @@ class BoundedQueue {
     closed_ = true;
     not_full_.notify_all();
     not_empty_.notify_all();
+  }
+
+  // Drops everything queued (a destination that went down: replay covers it).
+  void Clear() {
+    std::lock_guard lock(mu_);
+    items_.clear();
+    bytes_ = 0;
+    not_full_.notify_all();
   }
 
   std::size_t bytes() const {

@@ -303,6 +303,12 @@ Status ParseRoot(const Value& root, Config& c) {
   if (auto x = m.Get("on_error")) {
     SC_ASSIGN_OR_RETURN(std::string mode, config_yaml::Choice(*x, {"stop", "dead_letter"}));
     c.on_error_dead_letter = mode == "dead_letter";
+    // The dead-letter queue is the {prefix}.shardcast.dlq topic.
+    if (c.on_error_dead_letter && !c.kafka)
+      return config_yaml::ErrorAt(*x,
+                                  "on_error: dead_letter sends rejected changes to the "
+                                  "{prefix}.shardcast.dlq Kafka topic: add a kafka section, or use "
+                                  "on_error: stop");
   }
   if (auto x = m.Get("max_backlog_bytes")) {
     SC_ASSIGN_OR_RETURN(c.max_backlog_bytes, config_yaml::ByteSize(*x, 1));

@@ -8,6 +8,8 @@
 #include "cdc/source_catalog.h"
 #include "cdc/watermark_window.h"
 #include "daemon/admin_endpoints.h"
+#include "daemon/shard_identity.h"
+#include "daemon/sink_factory.h"
 #include "daemon/source_setup.h"
 #include "daemon/stream_session.h"
 #include "pq/pq_util.h"
@@ -64,10 +66,13 @@ Status Pipeline::Prepare() {
   SC_ASSIGN_OR_RETURN(std::string sysid, catalog->SystemIdentifier());
   SC_ASSIGN_OR_RETURN(auto stored_sysid, store_->GetMeta("source.system_identifier"));
   if (stored_sysid && *stored_sysid != sysid)
-    return FailedPrecondition("the checkpoint directory " + config_.checkpoint_dir +
-                              " belongs to another source (system identifier " + *stored_sysid +
-                              ", this source is " + sysid +
-                              "): point checkpoint.dir at an empty directory or the right source");
+    return ConfigError("checkpoint.dir " + config_.checkpoint_dir +
+                       " belongs to another source: it was written for system identifier " + *stored_sysid +
+                       ", but source.dsn reaches system identifier " + sysid +
+                       ". Point checkpoint.dir at this source's directory (or an empty one, which starts "
+                       "over with an initial snapshot), or source.dsn at the source it belongs to");
+  SC_ASSIGN_OR_RETURN(DatabaseIdentity source_identity, ReadDatabaseIdentity(source_dsn_, "the source"));
+  SC_RETURN_IF_ERROR(CheckShardsAreNotTheSource(config_, source_identity));
   if (!stored_sysid) SC_RETURN_IF_ERROR(store_->PutMeta("source.system_identifier", sysid));
   if (config_.source.create) {
     std::vector<std::pair<std::string, std::string>> names;
@@ -107,10 +112,15 @@ Status Pipeline::Run() {
   bool prepared = false;
   while (!stop_->load()) {
     Status s = prepared ? Status::Ok() : Prepare();
+    if (s.ok() && !prepared) {
+      auto dlq = MakeDeadLetterQueue(config_, tables_, source_db_);
+      if (!dlq.ok()) return dlq.status().Prefixed("on_error: dead_letter");
+      dead_letter_ = std::move(*dlq);
+    }
     if (s.ok()) {
       prepared = true;
       StreamSession session(config_, source_dsn_, source_db_, *router_, *store_, stop_,
-                            SessionShared{&hold_, &board_});
+                            SessionShared{&hold_, &board_, dead_letter_.get()});
       const auto started = std::chrono::steady_clock::now();
       s = session.Run();
       if (s.ok()) return s;  // stopped on request

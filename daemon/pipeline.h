@@ -20,6 +20,7 @@
 #include "daemon/job_board.h"
 #include "daemon/metrics.h"
 #include "sharding/router.h"
+#include "sink/dead_letter.h"
 
 namespace shardcast {
 
@@ -49,7 +50,8 @@ class Pipeline {
   std::unique_ptr<Metrics> metrics_;
   ApplyHold hold_;
   JobBoard board_;
-  std::unique_ptr<AdminServer> admin_;  // after store_: its handlers use the store
+  std::unique_ptr<DeadLetterQueue> dead_letter_;  // on_error: dead_letter
+  std::unique_ptr<AdminServer> admin_;            // after store_: its handlers use the store
 };
 
 }  // namespace shardcast

@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
+
 #include "common/thread_util.h"
 
 namespace shardcast {
@@ -21,6 +23,9 @@ sigset_t HandledSignals() {
 void BlockSignals() {
   sigset_t set = HandledSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // A file-size limit (ulimit -f) must fail the write with EFBIG, reported
+  // like a full disk, rather than kill the daemon.
+  std::signal(SIGXFSZ, SIG_IGN);
 }
 
 Status StartSignalThread(SignalFlags* flags) {

@@ -1,5 +1,8 @@
 #include "daemon/sink_factory.h"
 
+#include <algorithm>
+
+#include "sink/kafka/kafka_dead_letter.h"
 #include "sink/kafka/kafka_sink.h"
 #include "sink/postgres/shard_sink.h"
 
@@ -33,14 +36,22 @@ KafkaSinkOptions KafkaOptionsFor(const Config& config, const std::vector<TableSp
   o.properties = k.properties;
   o.source_db = source_db;
   o.tables = tables;
-  o.queue_bytes = config.queue_bytes;
+  // librdkafka's queue is a stage of its own: a quarter of limits.queue_bytes,
+  // so the daemon's memory stays within a small multiple of the limit.
+  o.queue_bytes = std::max<std::uint64_t>(config.queue_bytes / 4, 1u << 20);
+  o.exactly_once = k.exactly_once;
+  // One producer identity per slot: a second shardcast on the same slot
+  // fences the first instead of interleaving with it.
+  o.transactional_id = k.prefix + ".shardcast." + config.source.slot;
+  o.offsets_topic = k.prefix + ".shardcast.offsets";
   return o;
 }
 
 StatusOr<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config,
                                                        const std::vector<TableSpec>& tables,
                                                        const std::string& source_db,
-                                                       const std::map<std::string, Lsn>& stored_progress) {
+                                                       const std::map<std::string, Lsn>& stored_progress,
+                                                       DeadLetterQueue* dead_letter) {
   std::vector<std::unique_ptr<Sink>> sinks;
   for (const auto& region : config.regions) {
     for (const auto& shard : config.shards) {
@@ -51,6 +62,7 @@ StatusOr<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config,
       o.shard_id = shard.id;
       o.dsn = it->second;
       o.tables = tables;
+      o.dead_letter = dead_letter;
       sinks.push_back(std::make_unique<ShardSink>(std::move(o)));
     }
   }
@@ -61,6 +73,20 @@ StatusOr<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config,
     sinks.push_back(std::make_unique<KafkaSink>(std::move(o)));
   }
   return sinks;
+}
+
+StatusOr<std::unique_ptr<DeadLetterQueue>> MakeDeadLetterQueue(const Config& config,
+                                                               const std::vector<TableSpec>& tables,
+                                                               const std::string& source_db) {
+  if (!config.on_error_dead_letter || !config.kafka) return std::unique_ptr<DeadLetterQueue>();
+  KafkaDeadLetterOptions o;
+  o.brokers = config.kafka->brokers;
+  o.prefix = config.kafka->prefix;
+  o.properties = config.kafka->properties;
+  o.source_db = source_db;
+  o.tables = tables;
+  SC_ASSIGN_OR_RETURN(auto queue, KafkaDeadLetter::Create(std::move(o)));
+  return std::unique_ptr<DeadLetterQueue>(std::move(queue));
 }
 
 }  // namespace shardcast

@@ -10,6 +10,7 @@
 #include "daemon/config.h"
 #include "sharding/ring.h"
 #include "sharding/table_spec.h"
+#include "sink/dead_letter.h"
 #include "sink/kafka/kafka_sink.h"
 #include "sink/sink.h"
 
@@ -32,10 +33,18 @@ KafkaSinkOptions KafkaOptionsFor(const Config& config, const std::vector<TableSp
                                  const std::string& source_db);
 
 // stored_progress (from the checkpoint store) seeds destinations that keep no
-// marker of their own (Kafka in at-least-once mode).
+// marker of their own (Kafka in at-least-once mode). dead_letter: the queue
+// shard destinations send rejected changes to (on_error: dead_letter), or
+// nullptr (on_error: stop).
 StatusOr<std::vector<std::unique_ptr<Sink>>> MakeSinks(const Config& config,
                                                        const std::vector<TableSpec>& tables,
                                                        const std::string& source_db,
-                                                       const std::map<std::string, Lsn>& stored_progress);
+                                                       const std::map<std::string, Lsn>& stored_progress,
+                                                       DeadLetterQueue* dead_letter = nullptr);
+
+// The dead-letter queue of on_error: dead_letter ({prefix}.shardcast.dlq).
+StatusOr<std::unique_ptr<DeadLetterQueue>> MakeDeadLetterQueue(const Config& config,
+                                                               const std::vector<TableSpec>& tables,
+                                                               const std::string& source_db);
 
 }  // namespace shardcast

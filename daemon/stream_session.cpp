@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cdc/source_catalog.h"
+#include "common/kill_point.h"
 #include "daemon/initial_snapshot.h"
 #include "daemon/sink_factory.h"
 
@@ -40,7 +41,8 @@ StreamSession::~StreamSession() {
 
 Status StreamSession::OpenDestinations(std::map<std::string, Lsn>& progress) {
   SC_ASSIGN_OR_RETURN(saved_progress_, store_.LoadProgress());
-  SC_ASSIGN_OR_RETURN(auto sinks, MakeSinks(config_, router_.tables(), source_db_, saved_progress_));
+  SC_ASSIGN_OR_RETURN(auto sinks,
+                      MakeSinks(config_, router_.tables(), source_db_, saved_progress_, shared_.dead_letter));
   DestinationWorker::Options opts;
   opts.queue_bytes = config_.queue_bytes;
   for (auto& sink : sinks) {
@@ -70,6 +72,19 @@ Status StreamSession::PrepareSlot(const std::map<std::string, Lsn>& progress) {
       SC_ASSIGN_OR_RETURN(slot, catalog->GetSlot(config_.source.slot));
     }
   }
+  if (!slot) {
+    // A slot that vanished after progress or jobs were recorded cannot be
+    // recreated silently: the changes since the destinations' positions are gone.
+    SC_ASSIGN_OR_RETURN(auto stored, store_.LoadProgress());
+    Lsn recorded = 0;
+    for (const auto& [id, p] : stored) recorded = std::max(recorded, p);
+    for (const auto& [id, p] : progress) recorded = std::max(recorded, p);
+    if (recorded != 0)
+      return SlotLost("replication slot " + config_.source.slot +
+                      " does not exist but the destinations are at " + FormatLsn(recorded) +
+                      ": the changes since then cannot be replayed. Re-seed: empty the shard tables, move "
+                      "checkpoint.dir away and start again (the initial snapshot reloads everything)");
+  }
   if (slot && config_.source.create) {
     // A slot that exists before any progress or snapshot job: rows older than
     // the slot were never seeded.
@@ -94,10 +109,9 @@ Status StreamSession::PrepareSlot(const std::map<std::string, Lsn>& progress) {
     if (!slot) return Internal("replication slot " + config_.source.slot + " vanished right after creation");
   }
   if (slot->wal_status == "lost")
-    return FailedPrecondition(
-        "replication slot " + config_.source.slot +
-        " is invalidated (wal_status = lost): the WAL it needed was removed; drop it and "
-        "re-seed the destinations");
+    return SlotLost("replication slot " + config_.source.slot +
+                    " is invalidated (wal_status = lost): the WAL it needed was removed; drop it and "
+                    "re-seed the destinations");
   if (slot->plugin != "pgoutput")
     return FailedPrecondition("replication slot " + config_.source.slot + " uses plugin " + slot->plugin +
                               ", shardcast needs pgoutput: drop it or configure another slot name");
@@ -156,6 +170,18 @@ Status StreamSession::RunInitialSnapshot() {
   return Status::Ok();
 }
 
+Status StreamSession::PrepareDecoder() {
+  // Large transactions wait for their Commit on disk, not in memory; pieces
+  // read back stay well inside the queues' byte bound.
+  DecoderOptions options;
+  options.spill_dir = config_.checkpoint_dir + "/spill";
+  options.spill_bytes = std::clamp<std::size_t>(config_.queue_bytes / 4, 1u << 20, 16u << 20);
+  options.piece_bytes = std::clamp<std::size_t>(config_.queue_bytes / 16, 256u << 10, 4u << 20);
+  SC_RETURN_IF_ERROR(ResetSpillDir(options.spill_dir).Prefixed("checkpoint.dir"));
+  decoder_ = Decoder(std::move(options));
+  return Status::Ok();
+}
+
 Lsn StreamSession::MinDurable() const {
   Lsn m = UINT64_MAX;
   for (const auto& w : workers_) m = std::min(m, w->durable_lsn());
@@ -210,6 +236,7 @@ Status StreamSession::Run() {
   SC_RETURN_IF_ERROR(OpenDestinations(progress));
   SC_ASSIGN_OR_RETURN(stream_, ReplicationStream::Connect(source_dsn_));
   SC_RETURN_IF_ERROR(PrepareSlot(progress));
+  SC_RETURN_IF_ERROR(PrepareDecoder());
   for (auto& w : workers_) SC_RETURN_IF_ERROR(w->Start());
   SC_RETURN_IF_ERROR(stream_->Start(config_.source.slot, config_.source.publication, start_lsn_));
   stream_->SetFlushLsn(start_lsn_);
@@ -218,7 +245,9 @@ Status StreamSession::Run() {
                FormatLsn(start_lsn_), workers_.size());
   SC_RETURN_IF_ERROR(StartBackfill());
   Status status = ReadLoop();
-  Shutdown(status.ok());
+  // After a destination came back, the others finish what they have: the
+  // replay then skips it.
+  Shutdown(status.ok() || recovered_);
   Status cp = Checkpoint();
   if (status.ok()) status = cp;
   return status;
@@ -234,6 +263,7 @@ Status StreamSession::ReadLoop() {
       auto out = decoder_.Feed(msg->data);
       if (!out.ok()) return out.status().Prefixed("decoding the message at " + FormatLsn(msg->wal_start));
       if (out->committed) SC_RETURN_IF_ERROR(Dispatch(std::move(out->committed)));
+      if (out->spilled) SC_RETURN_IF_ERROR(DispatchSpilled(*out->spilled));
     } else if (!decoder_.in_transaction() && stream_->server_wal_end() > last_pushed_lsn_ &&
                Clock::now() - last_message_ >= kIdleConfirmAfter) {
       auto empty = std::make_shared<Transaction>();
@@ -246,8 +276,20 @@ Status StreamSession::ReadLoop() {
   return Status::Ok();
 }
 
+Status StreamSession::DispatchSpilled(SpilledTransaction& spilled) {
+  while (!stop_->load()) {
+    auto piece = spilled.NextPiece();
+    if (!piece.ok()) return piece.status().Prefixed("reading back a spilled transaction");
+    if (*piece == nullptr) break;
+    SC_RETURN_IF_ERROR(CheckWorkers());
+    SC_RETURN_IF_ERROR(Dispatch(std::move(*piece)));
+  }
+  return Status::Ok();
+}
+
 Status StreamSession::Dispatch(std::shared_ptr<Transaction> txn) {
   const Lsn end = txn->end_lsn;
+  const bool last_piece = txn->last_piece;
   if (coordinator_) {
     if (Status s = coordinator_->OnTransaction(*txn); !s.ok())
       return s.Prefixed("backfill at the transaction ending at " + FormatLsn(end));
@@ -257,7 +299,7 @@ Status StreamSession::Dispatch(std::shared_ptr<Transaction> txn) {
   auto routed = router_.Route(std::move(txn));
   if (!routed.ok()) return routed.status().Prefixed("routing the transaction ending at " + FormatLsn(end));
   SC_RETURN_IF_ERROR(PushToAll(*routed));
-  last_pushed_lsn_ = std::max(last_pushed_lsn_, end);
+  if (last_piece) last_pushed_lsn_ = std::max(last_pushed_lsn_, end);
   return Status::Ok();
 }
 
@@ -274,9 +316,26 @@ Status StreamSession::PushToAll(const std::shared_ptr<const RoutedTransaction>& 
   return Status::Ok();
 }
 
-Status StreamSession::CheckWorkers() const {
-  for (const auto& w : workers_)
-    if (w->failed()) return w->failure();
+Status StreamSession::CheckWorkers() {
+  std::size_t stopped = 0;
+  Status first;
+  for (const auto& w : workers_) {
+    switch (w->state()) {
+      case DestinationWorker::State::kRecovered:
+        // It lost what was queued while down: replay from the slot, which
+        // never moved past what it has.
+        recovered_ = true;
+        return Unavailable("destination " + w->id() + " is reachable again: replaying from the slot");
+      case DestinationWorker::State::kStopped:
+        ++stopped;
+        if (first.ok()) first = w->failure();
+        break;
+      default:
+        break;
+    }
+  }
+  // With every destination stopped for good there is nothing left to feed.
+  if (!workers_.empty() && stopped == workers_.size()) return first;
   return Status::Ok();
 }
 
@@ -292,9 +351,11 @@ Status StreamSession::Checkpoint() {
     if (it == saved_progress_.end() || it->second < d) changed[w->id()] = d;
   }
   if (!changed.empty()) {
+    KillPoint("checkpoint.before_save");
     Status s = store_.SaveProgress(changed);
     if (!s.ok()) return s.Prefixed("writing the checkpoint");
     for (const auto& [id, lsn] : changed) saved_progress_[id] = lsn;
+    KillPoint("checkpoint.after_save");
   }
   // Confirm only what every destination has made durable (and, for Kafka,
   // what the store now records).

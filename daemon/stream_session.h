@@ -22,6 +22,7 @@
 #include "daemon/config.h"
 #include "daemon/job_board.h"
 #include "sharding/router.h"
+#include "sink/dead_letter.h"
 #include "sink/destination_worker.h"
 
 namespace shardcast {
@@ -30,6 +31,7 @@ namespace shardcast {
 struct SessionShared {
   ApplyHold* hold = nullptr;
   JobBoard* board = nullptr;
+  DeadLetterQueue* dead_letter = nullptr;  // on_error: dead_letter, else nullptr
 };
 
 class StreamSession {
@@ -56,7 +58,12 @@ class StreamSession {
   Status ReadLoop();
   Status Dispatch(std::shared_ptr<Transaction> txn);
   Status PushToAll(const std::shared_ptr<const RoutedTransaction>& routed);
-  Status CheckWorkers() const;
+  // Fails when a destination came back (replay from the slot) or when every
+  // destination is stopped for good; a destination that is down is not an
+  // error of the session.
+  Status CheckWorkers();
+  Status PrepareDecoder();
+  Status DispatchSpilled(SpilledTransaction& spilled);
   // Saves changed progress (one synced batch), then confirms the minimum to the slot.
   Status Checkpoint();
   void Shutdown(bool drain);
@@ -78,6 +85,7 @@ class StreamSession {
   std::map<std::string, Lsn> saved_progress_;
   Lsn start_lsn_ = 0;
   Lsn last_pushed_lsn_ = 0;
+  bool recovered_ = false;  // a destination came back: drain the others before the replay
   std::chrono::steady_clock::time_point last_checkpoint_{};
   std::chrono::steady_clock::time_point last_message_{};
 };

@@ -9,6 +9,17 @@
 namespace shardcast {
 
 using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Errors a later attempt may not hit: a server that is down or a connection
+// that broke (pq's ResultError and the Kafka sink say kUnavailable for those).
+bool Retryable(const Status& s) {
+  return s.code() == Code::kUnavailable;
+}
+
+}  // namespace
 
 DestinationWorker::DestinationWorker(std::unique_ptr<Sink> sink, Lsn progress, Options options)
     : sink_(std::move(sink)),
@@ -28,9 +39,9 @@ Status DestinationWorker::Start() {
 }
 
 bool DestinationWorker::Push(const std::shared_ptr<const RoutedTransaction>& txn, milliseconds timeout) {
-  if (failed_.load()) return false;
-  if (!queue_.PushFor(txn, txn->approx_bytes, timeout)) return false;
-  queued_lsn_.store(txn->txn->end_lsn);
+  if (state_.load() != State::kRunning) return true;  // replay brings it back
+  if (!queue_.PushFor(txn, txn->approx_bytes, timeout)) return state_.load() != State::kRunning;
+  if (txn->txn->last_piece) queued_lsn_.store(txn->txn->end_lsn);
   return true;
 }
 
@@ -53,6 +64,14 @@ Status DestinationWorker::failure() const {
   return failure_;
 }
 
+void DestinationWorker::SetFailure(Status status, State state) {
+  {
+    std::lock_guard lock(mu_);
+    failure_ = std::move(status);
+  }
+  state_.store(state);
+}
+
 Status DestinationWorker::ApplyBatch(TxnBatch& batch) {
   const Lsn skip = skip_through_.load();
   std::erase_if(batch, [skip](const auto& t) { return t->txn->end_lsn <= skip; });
@@ -60,14 +79,14 @@ Status DestinationWorker::ApplyBatch(TxnBatch& batch) {
   return sink_->Apply(batch);
 }
 
-void DestinationWorker::Run() {
+Status DestinationWorker::ApplyLoop() {
   Status status;
   while (status.ok()) {
-    TxnBatch batch = queue_.PopBatch(options_.max_batch_txns, milliseconds(100));
+    TxnBatch batch = queue_.PopBatch(options_.max_batch_txns, milliseconds(100), options_.queue_bytes / 4);
     if (!batch.empty()) {
-      if (stopping_.load() && !drain_.load()) break;
+      if (stopping_.load() && !drain_.load()) return Status::Ok();
       status = ApplyBatch(batch);
-      if (!status.ok()) break;
+      if (!status.ok()) return status;
     } else if (stopping_.load()) {
       break;  // closed and drained
     }
@@ -76,18 +95,60 @@ void DestinationWorker::Run() {
   if (status.ok() && drain_.load()) {
     // Wait (bounded) for what was handed over to become durable.
     const Lsn target = queued_lsn_.load();
-    for (int i = 0; i < 300 && status.ok() && sink_->durable_lsn() < target && durable_lsn() < target; ++i)
+    for (int i = 0; i < 300 && status.ok() && durable_lsn() < target; ++i)
       status = sink_->Poll(milliseconds(100));
   }
-  if (!status.ok()) {
-    {
-      std::lock_guard lock(mu_);
-      failure_ = status.Prefixed("destination " + id_);
-    }
-    failed_.store(true);
-    queue_.Close();
-    spdlog::error("destination {} stopped: {}", id_, status.ToString());
+  return status;
+}
+
+bool DestinationWorker::SleepUnlessStopping(milliseconds d) {
+  for (auto slept = milliseconds(0); slept < d; slept += milliseconds(50)) {
+    if (stopping_.load()) return false;
+    std::this_thread::sleep_for(milliseconds(50));
   }
+  return !stopping_.load();
+}
+
+void DestinationWorker::Reopen() {
+  const auto down_since = Clock::now();
+  milliseconds backoff = options_.min_backoff;
+  while (SleepUnlessStopping(backoff)) {
+    queue_.Clear();
+    sink_->Close();
+    auto marker = sink_->Open();
+    if (marker.ok()) {
+      const auto secs = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - down_since).count();
+      spdlog::info("destination {} is reachable again after {} s: replaying from the slot", id_, secs);
+      SetFailure(Status::Ok(), State::kRecovered);
+      return;
+    }
+    if (!Retryable(marker.status())) {
+      spdlog::error("destination {} stopped: {}", id_, marker.status().ToString());
+      SetFailure(marker.status().Prefixed("destination " + id_), State::kStopped);
+      return;
+    }
+    backoff = std::min(backoff * 2, options_.max_backoff);
+  }
+}
+
+void DestinationWorker::Run() {
+  Status status = ApplyLoop();
+  if (status.ok() || stopping_.load()) return;
+  queue_.Clear();
+  if (!Retryable(status)) {
+    // Needs a person: the others go on; the slot keeps this destination's
+    // position, so nothing is lost while it is stopped.
+    spdlog::error("destination {} stopped: {}", id_, status.ToString());
+    SetFailure(status.Prefixed("destination " + id_), State::kStopped);
+    return;
+  }
+  spdlog::warn("destination {} is unavailable: {}; retrying with backoff, the others go on", id_,
+               status.ToString());
+  SetFailure(status.Prefixed("destination " + id_), State::kDown);
+  Reopen();
+  // Recovered: idle until the session replays (it stops this worker).
+  while (!stopping_.load() && state_.load() == State::kRecovered)
+    std::this_thread::sleep_for(milliseconds(50));
 }
 
 }  // namespace shardcast

@@ -1,8 +1,16 @@
 // One destination's apply thread: takes routed transactions from its
 // byte-bounded queue, hands them to its Sink in batches and polls it for
-// durability. It never retries on its own: on a failure it records the
-// Status and stops, and the pipeline recovers by replaying from the slot
-// (nothing is kept in memory for a retry).
+// durability.
+//
+// Failure isolation (DESIGN.md "Recovery is replay"): a failure that retrying
+// may fix (the server is down, the connection broke) takes this destination
+// down: what is queued is dropped, new transactions are not queued, and the
+// thread reopens the sink with backoff. Once it opens again the worker is
+// "recovered" and the session replays from the slot, which never moved past
+// this destination's durable position. A failure retrying cannot fix (a
+// constraint violation, a missing column) stops this destination for good.
+// Either way the other destinations keep moving; each state change is logged
+// once, not once per retry.
 #pragma once
 
 #include <atomic>
@@ -23,6 +31,15 @@ class DestinationWorker {
   struct Options {
     std::size_t queue_bytes = 64u << 20;
     std::size_t max_batch_txns = 4096;
+    std::chrono::milliseconds min_backoff{500};
+    std::chrono::milliseconds max_backoff{30000};
+  };
+
+  enum class State {
+    kRunning,
+    kDown,       // retrying to reopen; pushes are dropped
+    kRecovered,  // reopened: waiting for the session to replay from the slot
+    kStopped,    // a failure retrying cannot fix; pushes are dropped
   };
 
   // Takes ownership of an opened sink. progress = the end_lsn already durable
@@ -32,8 +49,9 @@ class DestinationWorker {
 
   Status Start();
 
-  // Queues a transaction; waits up to timeout for room. False on timeout or
-  // when the worker has stopped (then failure() says why).
+  // Queues a transaction; waits up to timeout for room. False on timeout.
+  // A destination that is down or stopped takes nothing (returns true): it
+  // gets everything again by replay.
   bool Push(const std::shared_ptr<const RoutedTransaction>& txn, std::chrono::milliseconds timeout);
 
   // Finishes what is queued (drain) or abandons it (replay covers it), then
@@ -43,15 +61,22 @@ class DestinationWorker {
   const std::string& id() const { return id_; }
   // end_lsn of the last transaction durable at the destination.
   Lsn durable_lsn() const;
-  // end_lsn of the last transaction queued (what "caught up" means).
+  // end_lsn of the last complete transaction queued (what "caught up" means).
   Lsn queued_lsn() const { return queued_lsn_.load(); }
   std::size_t queue_bytes() const { return queue_.bytes(); }
-  bool failed() const { return failed_.load(); }
+  State state() const { return state_.load(); }
+  bool failed() const { return state_.load() == State::kStopped; }
+  // Why the destination is down or stopped (ok while running).
   Status failure() const;
 
  private:
   void Run();
+  Status ApplyLoop();
   Status ApplyBatch(TxnBatch& batch);
+  // Reopens the sink with backoff until it opens, it fails for good, or Stop.
+  void Reopen();
+  bool SleepUnlessStopping(std::chrono::milliseconds d);
+  void SetFailure(Status status, State state);
 
   std::unique_ptr<Sink> sink_;
   std::string id_;
@@ -60,7 +85,7 @@ class DestinationWorker {
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> drain_{true};
-  std::atomic<bool> failed_{false};
+  std::atomic<State> state_{State::kRunning};
   std::atomic<Lsn> skip_through_;
   std::atomic<Lsn> queued_lsn_{0};
   mutable std::mutex mu_;

@@ -1,7 +1,11 @@
 #include "sink/postgres/shard_sink.h"
 
+#include <spdlog/spdlog.h>
+
 #include <thread>
 #include <utility>
+
+#include "common/kill_point.h"
 
 namespace shardcast {
 namespace {
@@ -78,11 +82,55 @@ std::string ShardSink::ProgressSql(Lsn lsn) const {
   return sql;
 }
 
+Status ShardSink::Failed(Status status, Lsn txn_lsn) {
+  auto range = failed_range_;
+  failed_range_ = {0, 0};
+  if (options_.dead_letter == nullptr || status.code() == Code::kUnavailable) return Fail(std::move(status));
+  if (range.first == 0) range = {txn_lsn, txn_lsn};
+  if (range.first == 0) return Fail(std::move(status));
+  // Replay these transactions change by change: only the rejected change goes
+  // to the dead-letter queue (sink/dead_letter.h).
+  options_.dead_letter->MarkCareful(id(), range.first, range.second);
+  return Fail(Unavailable(status.message() + "; replaying " + FormatLsn(range.first) + ".." +
+                          FormatLsn(range.second) + " change by change to dead-letter the rejected change"));
+}
+
+Status ShardSink::ApplyCarefully(const RoutedTransaction& routed, std::int32_t index) {
+  const Transaction& txn = *routed.txn;
+  const std::string context = "applying to " + options_.destination;
+  if (!in_txn_) {
+    SC_RETURN_IF_ERROR(ExecSql(conn_.get(), "BEGIN", context).status());
+    in_txn_ = true;
+  }
+  for (std::size_t i = 0; i < txn.changes.size(); ++i) {
+    const ShardAction action = ActionFor(txn.changes[i], routed.placements[i], index);
+    if (action == ShardAction::kSkip) continue;
+    SC_RETURN_IF_ERROR(ExecSql(conn_.get(), "SAVEPOINT shardcast_change", context).status());
+    SqlBuilder one(options_.tables, options_.max_statement_bytes,
+                   [this](SqlChunk& c) { return SendChunk(c); });
+    Status s = one.Add(action, txn.changes[i], routed.placements[i], txn.end_lsn);
+    if (s.ok()) s = one.Finish();
+    if (s.ok()) s = Drain();
+    failed_range_ = {0, 0};
+    if (s.ok()) {
+      SC_RETURN_IF_ERROR(ExecSql(conn_.get(), "RELEASE SAVEPOINT shardcast_change", context).status());
+      continue;
+    }
+    if (s.code() == Code::kUnavailable) return s;
+    SC_RETURN_IF_ERROR(ExecSql(conn_.get(), "ROLLBACK TO SAVEPOINT shardcast_change", context).status());
+    SC_RETURN_IF_ERROR(options_.dead_letter->Send(id(), routed, i, s));
+    spdlog::warn("destination {}: change {} at {} sent to the dead-letter queue: {}", id(), i,
+                 FormatLsn(txn.end_lsn), s.message());
+  }
+  return Status::Ok();
+}
+
 Status ShardSink::Fail(Status status) {
   // Dropping the connection rolls back whatever the batch did; Open again.
   conn_.reset();
   has_in_flight_ = false;
   in_flight_ = {};
+  in_txn_ = false;
   return status;
 }
 
@@ -92,8 +140,8 @@ Status ShardSink::Apply(const TxnBatch& batch) {
                               ": not open (after a failure, Open again)");
   }
   const Lsn durable = durable_lsn();
-  Lsn last = 0;
-  bool begun = false;
+  Lsn last = 0;              // end_lsn of the last complete transaction of the batch
+  bool ends_inside = false;  // the batch ends with a piece that is not a transaction's last
   // Chunks go out while later ones are built: the server executes one while
   // the next is assembled. Simple-protocol multi-statement Queries rather than
   // pipeline mode: values are literals anyway, one Query message carries many
@@ -112,26 +160,46 @@ Status ShardSink::Apply(const TxnBatch& batch) {
                            std::to_string(routed->placements.size()) + " placements for " +
                            std::to_string(txn.changes.size()) + " changes"));
     }
-    last = txn.end_lsn;
+    ends_inside = !txn.last_piece;
+    if (txn.last_piece) last = txn.end_lsn;
     const std::int32_t index = IndexIn(routed->ring);
     if (index < 0) continue;  // this shard is not in the ring in force: nothing is for it
+    if (options_.dead_letter != nullptr && options_.dead_letter->IsCareful(id(), txn.end_lsn)) {
+      Status s = builder.Finish();
+      if (s.ok()) s = Drain();
+      if (s.ok()) s = ApplyCarefully(*routed, index);
+      if (!s.ok()) return Failed(s, txn.end_lsn);
+      continue;
+    }
     for (std::size_t i = 0; i < txn.changes.size(); ++i) {
       ShardAction action = ActionFor(txn.changes[i], routed->placements[i], index);
       if (action == ShardAction::kSkip) continue;
-      Status s = begun ? Status::Ok() : builder.AddStatement("BEGIN", "BEGIN");
-      begun = true;
+      Status s = in_txn_ ? Status::Ok() : builder.AddStatement("BEGIN", "BEGIN");
+      in_txn_ = true;
       if (s.ok()) s = builder.Add(action, txn.changes[i], routed->placements[i], txn.end_lsn);
       if (!s.ok()) {
         // Server errors already name their statement; builder errors get the position here.
         bool named = s.message().rfind("applying to ", 0) == 0;
-        return Fail(named ? s
-                          : s.Prefixed("applying to " + options_.destination + " at position " +
-                                       FormatLsn(txn.end_lsn)));
+        return Failed(named ? s
+                            : s.Prefixed("applying to " + options_.destination + " at position " +
+                                         FormatLsn(txn.end_lsn)),
+                      txn.end_lsn);
       }
     }
   }
+  if (ends_inside) {
+    // A large source transaction goes on in the next batch: keep the
+    // destination transaction open, nothing is durable yet.
+    if (in_txn_) {
+      Status s = builder.Finish();
+      if (s.ok()) s = Drain();
+      if (!s.ok()) return Failed(s, 0);
+      KillPoint("apply.mid_transaction");
+    }
+    return Status::Ok();
+  }
   if (last == 0) return Status::Ok();  // everything was applied before
-  if (!begun) {
+  if (!in_txn_) {
     // Nothing here for this shard: defer the progress bump (Poll writes it).
     pending_ = last;
     if (Clock::now() - last_write_ < options_.idle_progress_interval) return Status::Ok();
@@ -141,7 +209,9 @@ Status ShardSink::Apply(const TxnBatch& batch) {
   if (s.ok()) s = builder.AddStatement("COMMIT", "COMMIT", last);
   if (s.ok()) s = builder.Finish();
   if (s.ok()) s = Drain();
-  if (!s.ok()) return Fail(s);
+  if (!s.ok()) return Failed(s, 0);
+  in_txn_ = false;
+  KillPoint("apply.after_commit");
   durable_.store(last, std::memory_order_release);
   pending_ = 0;
   last_write_ = Clock::now();
@@ -153,8 +223,10 @@ Status ShardSink::SendChunk(SqlChunk& chunk) {
   if (PQsendQuery(conn_.get(), chunk.sql.c_str()) == 0) {
     return ResultError(conn_.get(), nullptr, "applying to " + options_.destination + ": sending");
   }
+  const bool commits = !chunk.statements.empty() && chunk.statements.back().subject == "COMMIT";
   in_flight_ = std::move(chunk);
   has_in_flight_ = true;
+  if (!commits) KillPoint("apply.mid_transaction");
   return Status::Ok();
 }
 
@@ -178,6 +250,7 @@ Status ShardSink::Drain() {
       ++done;
     } else if (first_error.ok()) {
       first_error = ResultError(conn_.get(), result.get(), context);
+      if (info != nullptr) failed_range_ = {info->first_lsn, info->last_lsn};
     }
   }
   if (first_error.ok() && done != in_flight_.statements.size()) {
@@ -201,7 +274,7 @@ Status ShardSink::WriteProgress(Lsn lsn) {
 }
 
 Status ShardSink::Poll(std::chrono::milliseconds timeout) {
-  if (conn_ == nullptr || pending_ <= durable_lsn()) return Status::Ok();
+  if (conn_ == nullptr || in_txn_ || pending_ <= durable_lsn()) return Status::Ok();
   auto due = last_write_ + options_.idle_progress_interval;
   auto now = Clock::now();
   if (due > now) {
@@ -213,6 +286,7 @@ Status ShardSink::Poll(std::chrono::milliseconds timeout) {
 
 void ShardSink::Close() {
   conn_.reset();
+  in_txn_ = false;
   has_in_flight_ = false;
   in_flight_ = {};
   ring_.reset();

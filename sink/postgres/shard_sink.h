@@ -10,9 +10,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pq/pq_util.h"
+#include "sink/dead_letter.h"
 #include "sink/postgres/sql_builder.h"
 #include "sink/sink.h"
 
@@ -35,6 +37,8 @@ class ShardSink : public Sink {
     // An idle shard (no change of a batch is for it) writes its progress row
     // at most this often, from Apply or Poll.
     std::chrono::milliseconds idle_progress_interval{1000};
+    // on_error: dead_letter. nullptr: a rejected change stops this destination.
+    DeadLetterQueue* dead_letter = nullptr;
   };
 
   explicit ShardSink(Options options);
@@ -47,7 +51,9 @@ class ShardSink : public Sink {
   StatusOr<Lsn> Open() override;
 
   // All transactions of the batch above durable_lsn() in one destination
-  // transaction, ending with the progress upsert. On failure nothing of the
+  // transaction, ending with the progress upsert. A batch that ends with a
+  // piece that is not its transaction's last leaves the destination
+  // transaction open for the next call. On failure nothing of the
   // batch is applied, the connection is dropped and Open must be called again;
   // the Status names the statement's table, key(s), position and the server's
   // message and SQLSTATE.
@@ -70,6 +76,10 @@ class ShardSink : public Sink {
   Status WriteProgress(Lsn lsn);
   std::string ProgressSql(Lsn lsn) const;
   Status Fail(Status status);
+  // Fail, after marking the failing transactions for change-by-change replay
+  // when a dead-letter queue is configured and retrying cannot help.
+  Status Failed(Status status, Lsn txn_lsn);
+  Status ApplyCarefully(const RoutedTransaction& routed, std::int32_t index);
 
   Options options_;
   PgConnPtr conn_;
@@ -79,6 +89,11 @@ class ShardSink : public Sink {
 
   SqlChunk in_flight_;  // the chunk whose results are not read yet
   bool has_in_flight_ = false;
+  // A destination transaction is open: BEGIN was sent and COMMIT was not. It
+  // stays open across Apply calls while a large source transaction arrives in
+  // pieces (Transaction::first_piece/last_piece).
+  bool in_txn_ = false;
+  std::pair<Lsn, Lsn> failed_range_{0, 0};  // positions of the statement the server rejected
 
   std::atomic<Lsn> durable_{0};
   Lsn pending_ = 0;  // end_lsn of idle transactions not yet written to the progress row
