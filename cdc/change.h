@@ -72,12 +72,19 @@ struct Change {
   // written the row yet). Kafka ignores it.
   bool upsert = false;
 
-  // Rough in-memory footprint, for byte-bounded queues.
+  // In-memory footprint, for byte-bounded queues: what the heap really holds
+  // (tuple arrays, texts too long for the string's inline buffer, malloc's
+  // per-block overhead), so limits.queue_bytes bounds resident memory.
   std::size_t ApproxBytes() const {
-    std::size_t n = sizeof(Change);
-    for (const auto& v : old_tuple) n += sizeof(Value) + v.text.size();
-    for (const auto& v : new_tuple) n += sizeof(Value) + v.text.size();
-    return n;
+    constexpr std::size_t kBlock = 16;   // malloc's header per allocation
+    constexpr std::size_t kInline = 15;  // std::string's small-string capacity
+    auto tuple = [&](const Tuple& t) {
+      std::size_t n = t.empty() ? 0 : t.capacity() * sizeof(Value) + kBlock;
+      for (const auto& v : t)
+        if (v.text.capacity() > kInline) n += v.text.capacity() + 1 + kBlock;
+      return n;
+    };
+    return sizeof(Change) + tuple(old_tuple) + tuple(new_tuple);
   }
 };
 

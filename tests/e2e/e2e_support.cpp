@@ -52,6 +52,11 @@ std::vector<Row> QueryRows(PgServer& server, const std::string& db, const std::s
 }
 
 void E2EEnv::Start(int shards, const std::string& ddl, const std::string& source_only_sql) {
+  Start(shards, ddl, source_only_sql, Options{});
+}
+
+void E2EEnv::Start(int shards, const std::string& ddl, const std::string& source_only_sql,
+                   const Options& options) {
   char tmpl[] = "/tmp/shardcast-e2e-XXXXXX";
   dir_ = mkdtemp(tmpl);
   shard_count_ = shards;
@@ -62,11 +67,24 @@ void E2EEnv::Start(int shards, const std::string& ddl, const std::string& source
   metrics_port_ = Must(FreeLoopbackPort(), "finding a port for metrics");
   MustOk(source_->CreateDatabase("app"), "create app");
   MustOk(source_->Exec("app", ddl + source_only_sql), "source DDL");
+  for (int i : options.own_server) {
+    own_servers_[i] = Must(PgServer::Start(), "starting the server of shard" + std::to_string(i));
+  }
   for (int i = 0; i < shards; ++i) {
     const std::string db = "shard" + std::to_string(i);
-    MustOk(shards_->CreateDatabase(db), "create " + db);
-    MustOk(shards_->Exec(db, ddl), "shard DDL");
+    MustOk(shard_server(i).CreateDatabase(db), "create " + db);
+    MustOk(shard_server(i).Exec(db, ddl), "shard DDL");
   }
+}
+
+PgServer& E2EEnv::shard_server(int i) {
+  auto it = own_servers_.find(i);
+  return it == own_servers_.end() ? *shards_ : *it->second;
+}
+
+const PgServer& E2EEnv::shard_server(int i) const {
+  auto it = own_servers_.find(i);
+  return it == own_servers_.end() ? *shards_ : *it->second;
 }
 
 E2EEnv::~E2EEnv() {
@@ -95,10 +113,10 @@ std::string E2EEnv::WriteConfig(const std::vector<TableUnderTest>& tables,
   }
   y += "shards:\n";
   for (int i = 0; i < shard_count_; ++i)
-    y += "  - id: s" + std::to_string(i) + "\n    dsn: \"" + shards_->Dsn("shard" + std::to_string(i)) +
-         "\"\n";
+    y += "  - id: s" + std::to_string(i) + "\n    dsn: \"" +
+         shard_server(i).Dsn("shard" + std::to_string(i)) + "\"\n";
   y += "kafka:\n  brokers: \"" + broker_->bootstrap() + "\"\n  prefix: shardcast\n";
-  y += "limits: { queue_bytes: 8MiB }\n";
+  if (!queue_bytes_.empty()) y += "limits: { queue_bytes: " + queue_bytes_ + " }\n";
   y += "checkpoint: { dir: " + dir_ + "/checkpoint }\n";
   y += "log: { level: debug }\n";
   y += "admin: { listen: \"127.0.0.1:" + std::to_string(admin_port_) + "\" }\n";
@@ -110,9 +128,13 @@ std::string E2EEnv::WriteConfig(const std::vector<TableUnderTest>& tables,
 }
 
 void E2EEnv::StartDaemon(const std::string& config_path) {
+  StartDaemon(config_path, {});
+}
+
+void E2EEnv::StartDaemon(const std::string& config_path, const std::vector<std::string>& env) {
   if (daemon_) daemon_->Kill9();
-  daemon_ =
-      Must(DaemonProcess::Start({"run", "-c", config_path}, dir_ + "/shardcast.log"), "starting shardcast");
+  daemon_ = Must(DaemonProcess::Start({"run", "-c", config_path}, dir_ + "/shardcast.log", env),
+                 "starting shardcast");
   ++daemon_runs_;
 }
 
@@ -151,7 +173,7 @@ void E2EEnv::WaitCaughtUp(const std::map<std::string, std::size_t>& expected_fee
     const std::string sql = "SELECT count(*) FROM shardcast.progress WHERE destination = 's" +
                             std::to_string(i) + "@default' AND end_lsn >= '" + target + "'::pg_lsn";
     while (true) {
-      auto rows = shards_->Query(db, sql);
+      auto rows = shard_server(i).Query(db, sql);
       if (rows.ok() && rows->at(0).at(0) == "1") break;
       ASSERT_TRUE(daemon_->Running()) << "shardcast exited; log:\n" << daemon_->Log();
       ASSERT_LT(std::chrono::steady_clock::now(), deadline) << db << " never reached " << target << "; log:\n"
@@ -191,7 +213,7 @@ void E2EEnv::ExpectShardsMatchSource(const std::vector<TableUnderTest>& tables) 
       }
     }
     for (int i = 0; i < shard_count_; ++i) {
-      auto got = QueryRows(*shards_, "shard" + std::to_string(i), select);
+      auto got = QueryRows(shard_server(i), "shard" + std::to_string(i), select);
       EXPECT_EQ(got.size(), expected[i].size()) << t.name << " on s" << i;
       EXPECT_TRUE(got == expected[i])
           << t.name << " on s" << i << " differs from the source rows the ring assigns it"

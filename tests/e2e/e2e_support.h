@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,11 +31,19 @@ struct TableUnderTest {
 
 class E2EEnv {
  public:
+  struct Options {
+    // Shards whose database (shardI) lives on a server of its own, so a test
+    // can stop it; the others share shards().
+    std::set<int> own_server;
+  };
   // Starts a source (database app), a shard server with shard0..shardN-1, and the broker.
   void Start(int shards, const std::string& ddl, const std::string& source_only_sql);
+  void Start(int shards, const std::string& ddl, const std::string& source_only_sql, const Options& options);
   std::string WriteConfig(const std::vector<TableUnderTest>& tables,
                           const std::string& extra_yaml = "") const;
   void StartDaemon(const std::string& config_path);
+  // With extra environment variables ("NAME=value") for this run only.
+  void StartDaemon(const std::string& config_path, const std::vector<std::string>& env);
   int StopDaemon();  // SIGTERM; returns the exit code
   void WaitForSlot();
   // Waits until every shard's progress and the feed reach the source's current WAL position.
@@ -45,6 +54,11 @@ class E2EEnv {
 
   PgServer& source() { return *source_; }
   PgServer& shards() { return *shards_; }
+  // The server that holds shard i's database ("shard" + i).
+  PgServer& shard_server(int i);
+  const PgServer& shard_server(int i) const;
+  // limits.queue_bytes WriteConfig writes ("8MiB" unless set); "" writes none (the default).
+  void set_queue_bytes(const std::string& value) { queue_bytes_ = value; }
   MockBroker& broker() { return *broker_; }
   const std::string& dir() const { return dir_; }
   DaemonProcess* daemon() { return daemon_.get(); }
@@ -57,6 +71,8 @@ class E2EEnv {
  private:
   std::unique_ptr<PgServer> source_;
   std::unique_ptr<PgServer> shards_;
+  std::map<int, std::unique_ptr<PgServer>> own_servers_;
+  std::string queue_bytes_ = "8MiB";
   std::unique_ptr<MockBroker> broker_;
   std::unique_ptr<DaemonProcess> daemon_;
   std::string dir_;

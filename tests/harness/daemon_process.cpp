@@ -32,8 +32,27 @@ std::vector<char*> Argv(const std::vector<std::string>& args, std::vector<std::s
 
 StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(const std::vector<std::string>& args,
                                                               const std::string& log_path) {
+  return Start(args, log_path, {});
+}
+
+StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(const std::vector<std::string>& args,
+                                                              const std::string& log_path,
+                                                              const std::vector<std::string>& env) {
   std::vector<std::string> storage;
   auto argv = Argv(args, storage);
+  // The child's environment is built before fork: nothing allocates between fork and exec.
+  std::vector<std::string> env_storage;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const auto& extra : env) replaced = replaced || extra.substr(0, extra.find('=')) == name;
+    if (!replaced) env_storage.push_back(entry);
+  }
+  env_storage.insert(env_storage.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (auto& e : env_storage) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = fork();
   if (pid < 0) return Internal("fork failed");
   if (pid == 0) {
@@ -42,7 +61,7 @@ StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(const std::vector<
       dup2(fd, 1);
       dup2(fd, 2);
     }
-    execv(argv[0], argv.data());
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   auto p = std::unique_ptr<DaemonProcess>(new DaemonProcess());

@@ -15,6 +15,11 @@ class DaemonProcess {
   // Runs SHARDCAST_BINARY with args; stdout and stderr go to log_path.
   static StatusOr<std::unique_ptr<DaemonProcess>> Start(const std::vector<std::string>& args,
                                                         const std::string& log_path);
+  // The same with extra environment variables ("NAME=value"), added to (or
+  // replacing) this process's own, e.g. SHARDCAST_KILL_POINT for fault tests.
+  static StatusOr<std::unique_ptr<DaemonProcess>> Start(const std::vector<std::string>& args,
+                                                        const std::string& log_path,
+                                                        const std::vector<std::string>& env);
   ~DaemonProcess();
 
   // Sends SIGTERM and waits up to timeout_s; returns the exit code (or -signal).
@@ -23,6 +28,8 @@ class DaemonProcess {
   // Whether the process is still running (reaps it when it has exited).
   bool Running();
   int exit_code() const { return exit_code_; }
+  // The child's process id while it runs (-1 once reaped), e.g. to read /proc/<pid>/status.
+  int pid() const { return pid_; }
   std::string Log() const;
 
  private:
