@@ -62,6 +62,18 @@ Status StreamSession::OpenDestinations(std::map<std::string, Lsn>& progress) {
   return Status::Ok();
 }
 
+std::string StreamSession::ReseedHint(const std::string& id) const {
+  const std::string cfg = config_.path.empty() ? "FILE" : config_.path;
+  const bool kafka = id == kKafkaDestinationId;
+  return "Re-seed it: " +
+         std::string(
+             kafka ? "" : "on that shard DELETE FROM shardcast.progress WHERE destination = '" + id + "'; ") +
+         "shardcast checkpoint reset -c " + cfg + " --destination " + id +
+         "; start shardcast (it streams to " + id +
+         " from the slot's position on); then shardcast snapshot -c " + cfg +
+         " reloads every table through the running daemon";
+}
+
 Status StreamSession::PrepareSlot(const std::map<std::string, Lsn>& progress) {
   SC_ASSIGN_OR_RETURN(auto catalog, SourceCatalog::Connect(source_dsn_));
   SC_ASSIGN_OR_RETURN(auto slot, catalog->GetSlot(config_.source.slot));
@@ -123,7 +135,7 @@ Status StreamSession::PrepareSlot(const std::map<std::string, Lsn>& progress) {
       return Status(Code::kOutOfSync, "destination " + id + " is at " + FormatLsn(p) +
                                           ", behind the slot's confirmed_flush_lsn " +
                                           FormatLsn(slot->confirmed_flush_lsn) +
-                                          ": it cannot be caught up from the stream and must be re-seeded");
+                                          ": it cannot be caught up from the stream. " + ReseedHint(id));
     min_progress = std::min(min_progress, p);
   }
   start_lsn_ = (min_progress == UINT64_MAX || min_progress == 0) ? slot->confirmed_flush_lsn : min_progress;

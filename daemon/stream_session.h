@@ -47,6 +47,8 @@ class StreamSession {
  private:
   Status OpenDestinations(std::map<std::string, Lsn>& progress);
   Status PrepareSlot(const std::map<std::string, Lsn>& progress);
+  // The commands that re-seed an out-of-sync destination.
+  std::string ReseedHint(const std::string& id) const;
   // First start (no slot, no progress, no initial job): the initial snapshot.
   StatusOr<bool> IsFirstStart(const std::map<std::string, Lsn>& progress);
   Status RunInitialSnapshot();
