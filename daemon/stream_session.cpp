@@ -48,8 +48,16 @@ Status StreamSession::OpenDestinations(std::map<std::string, Lsn>& progress) {
   for (auto& sink : sinks) {
     const std::string id = sink->id();
     auto marker = sink->Open();
-    if (!marker.ok()) return marker.status().Prefixed("opening destination " + id);
     const Lsn stored = saved_progress_.count(id) ? saved_progress_[id] : 0;
+    if (!marker.ok() && marker.status().code() == Code::kUnavailable && stored != 0) {
+      // Down at start: the others stream without it; the store's position
+      // (never ahead of what it has) pins the slot until it is back.
+      progress[id] = stored;
+      workers_.push_back(std::make_unique<DestinationWorker>(std::move(sink), stored, opts,
+                                                             marker.status().Prefixed("opening " + id)));
+      continue;
+    }
+    if (!marker.ok()) return marker.status().Prefixed("opening destination " + id);
     // For how far a destination got, the destination's own marker wins; a
     // destination that keeps none (Kafka in at-least-once mode) has the store's.
     Lsn p = *marker != 0 ? *marker : stored;
@@ -94,8 +102,10 @@ Status StreamSession::PrepareSlot(const std::map<std::string, Lsn>& progress) {
     if (recorded != 0)
       return SlotLost("replication slot " + config_.source.slot +
                       " does not exist but the destinations are at " + FormatLsn(recorded) +
-                      ": the changes since then cannot be replayed. Re-seed: empty the shard tables, move "
-                      "checkpoint.dir away and start again (the initial snapshot reloads everything)");
+                      ": the changes since then cannot be replayed. Re-seed: on every shard empty the "
+                      "replicated tables and DELETE FROM shardcast.progress, move checkpoint.dir away "
+                      "(with kafka.exactly_once also delete the {prefix}.shardcast.offsets topic) and start "
+                      "again: the initial snapshot reloads everything");
   }
   if (slot && config_.source.create) {
     // A slot that exists before any progress or snapshot job: rows older than
@@ -289,12 +299,18 @@ Status StreamSession::ReadLoop() {
 }
 
 Status StreamSession::DispatchSpilled(SpilledTransaction& spilled) {
+  auto last_status = Clock::now();
   while (!stop_->load()) {
     auto piece = spilled.NextPiece();
     if (!piece.ok()) return piece.status().Prefixed("reading back a spilled transaction");
     if (*piece == nullptr) break;
     SC_RETURN_IF_ERROR(CheckWorkers());
     SC_RETURN_IF_ERROR(Dispatch(std::move(*piece)));
+    // Reading back gigabytes takes a while: keep wal_sender_timeout at bay.
+    if (Clock::now() - last_status >= std::chrono::seconds(5)) {
+      SC_RETURN_IF_ERROR(stream_->SendStatus(false));
+      last_status = Clock::now();
+    }
   }
   return Status::Ok();
 }
@@ -377,6 +393,7 @@ Status StreamSession::Checkpoint() {
 
 void StreamSession::Shutdown(bool drain) {
   if (runner_) runner_->Stop();
+  for (auto& w : workers_) w->RequestStop(drain);  // all wind down at once
   for (auto& w : workers_) w->Stop(drain);
   if (stream_ && drain) {
     (void)Checkpoint();

@@ -43,6 +43,18 @@ StatusOr<ConnParams> PinnedParams(const std::string& dsn, bool replication) {
     has_app |= key == "application_name" || key == "fallback_application_name";
     params.emplace_back(std::move(key), o->val);
   }
+  // A server that stops answering (a dropped link, not a refused connection)
+  // must fail the call, not hang the thread that waits on it: shardcast's own
+  // defaults, unless the DSN sets them.
+  static constexpr std::pair<const char*, const char*> kLiveness[] = {
+      {"connect_timeout", "10"},     {"keepalives", "1"},       {"keepalives_idle", "30"},
+      {"keepalives_interval", "10"}, {"keepalives_count", "3"}, {"tcp_user_timeout", "60000"},
+  };
+  for (const auto& [key, value] : kLiveness) {
+    bool set = false;
+    for (const auto& [k, v] : params) set = set || k == key;
+    if (!set) params.emplace_back(key, value);
+  }
   params.emplace_back(
       "options", user_options.empty() ? std::string(kPinnedOptions) : user_options + " " + kPinnedOptions);
   if (!has_encoding) params.emplace_back("client_encoding", "UTF8");
@@ -64,8 +76,14 @@ StatusOr<PgConnPtr> ConnectPinned(const std::string& dsn, bool replication, std:
   const std::string context = "connecting to " + std::string(what);
   PgConnPtr conn(PQconnectdbParams(keys.data(), values.data(), 0));
   if (!conn) return Unavailable(context + ": out of memory");
-  if (PQstatus(conn.get()) != CONNECTION_OK)
-    return Unavailable(context + ": " + Trimmed(PQerrorMessage(conn.get())));
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    std::string message = context + ": " + Trimmed(PQerrorMessage(conn.get()));
+    // Refused credentials or a missing database or role: retrying will not help.
+    for (const char* permanent : {"password authentication failed", "no pg_hba.conf entry", "does not exist",
+                                  "no password supplied", "permission denied"})
+      if (message.find(permanent) != std::string::npos) return FailedPrecondition(std::move(message));
+    return Unavailable(std::move(message));
+  }
   // Notices ("truncate cascades to table ...") are expected chatter; libpq
   // would print them to stderr.
   PQsetNoticeProcessor(
@@ -111,8 +129,11 @@ Status ResultError(PGconn* conn, const PGresult* res, std::string_view context) 
   if (sqlstate != nullptr) message += std::string(" (SQLSTATE ") + sqlstate + ")";
   if (detail != nullptr) message += ": " + Trimmed(detail);
   std::string_view state = sqlstate == nullptr ? "" : sqlstate;
+  // Connection loss, serialization failures and deadlocks, resources, server
+  // shutdown, a lock or statement timeout: a later attempt may succeed.
   bool transient = sqlstate == nullptr || PQstatus(conn) != CONNECTION_OK || StartsWith(state, "08") ||
-                   StartsWith(state, "40") || StartsWith(state, "53") || StartsWith(state, "57P");
+                   StartsWith(state, "40") || StartsWith(state, "53") || StartsWith(state, "57P") ||
+                   state == "55P03" || state == "57014";
   return transient ? Unavailable(std::move(message)) : FailedPrecondition(std::move(message));
 }
 

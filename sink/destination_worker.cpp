@@ -29,6 +29,14 @@ DestinationWorker::DestinationWorker(std::unique_ptr<Sink> sink, Lsn progress, O
       skip_through_(progress),
       queued_lsn_(progress) {}
 
+DestinationWorker::DestinationWorker(std::unique_ptr<Sink> sink, Lsn progress, Options options,
+                                     Status open_failure)
+    : DestinationWorker(std::move(sink), progress, options) {
+  start_down_ = true;
+  start_failure_ = std::move(open_failure);
+  state_.store(State::kDown);
+}
+
 DestinationWorker::~DestinationWorker() {
   Stop(false);
 }
@@ -45,10 +53,14 @@ bool DestinationWorker::Push(const std::shared_ptr<const RoutedTransaction>& txn
   return true;
 }
 
-void DestinationWorker::Stop(bool drain) {
+void DestinationWorker::RequestStop(bool drain) {
+  if (stopping_.exchange(true)) return;
   drain_.store(drain);
-  stopping_.store(true);
   queue_.Close();
+}
+
+void DestinationWorker::Stop(bool drain) {
+  RequestStop(drain);
   if (thread_.joinable()) thread_.join();
   if (sink_) sink_->Close();
 }
@@ -95,7 +107,8 @@ Status DestinationWorker::ApplyLoop() {
   if (status.ok() && drain_.load()) {
     // Wait (bounded) for what was handed over to become durable.
     const Lsn target = queued_lsn_.load();
-    for (int i = 0; i < 300 && status.ok() && durable_lsn() < target; ++i)
+    // A half-applied large transaction cannot become durable: replay covers it.
+    for (int i = 0; i < 300 && status.ok() && durable_lsn() < target && !sink_->open_transaction(); ++i)
       status = sink_->Poll(milliseconds(100));
   }
   return status;
@@ -132,19 +145,22 @@ void DestinationWorker::Reopen() {
 }
 
 void DestinationWorker::Run() {
-  Status status = ApplyLoop();
+  Status status = start_down_ ? start_failure_ : ApplyLoop();
   if (status.ok() || stopping_.load()) return;
-  queue_.Clear();
   if (!Retryable(status)) {
     // Needs a person: the others go on; the slot keeps this destination's
     // position, so nothing is lost while it is stopped.
     spdlog::error("destination {} stopped: {}", id_, status.ToString());
     SetFailure(status.Prefixed("destination " + id_), State::kStopped);
+    queue_.Close();
+    queue_.Clear();
     return;
   }
   spdlog::warn("destination {} is unavailable: {}; retrying with backoff, the others go on", id_,
                status.ToString());
+  // The state first: pushes stop queueing before what is queued is dropped.
   SetFailure(status.Prefixed("destination " + id_), State::kDown);
+  queue_.Clear();
   Reopen();
   // Recovered: idle until the session replays (it stops this worker).
   while (!stopping_.load() && state_.load() == State::kRecovered)

@@ -45,6 +45,10 @@ class DestinationWorker {
   // Takes ownership of an opened sink. progress = the end_lsn already durable
   // there; transactions at or below it are skipped.
   DestinationWorker(std::unique_ptr<Sink> sink, Lsn progress, Options options);
+  // A destination whose Open failed (open_failure): it starts down and keeps
+  // reopening, progress (from the checkpoint store) pins the slot meanwhile,
+  // and the others stream without it.
+  DestinationWorker(std::unique_ptr<Sink> sink, Lsn progress, Options options, Status open_failure);
   ~DestinationWorker();
 
   Status Start();
@@ -57,6 +61,8 @@ class DestinationWorker {
   // Finishes what is queued (drain) or abandons it (replay covers it), then
   // joins the thread and closes the sink.
   void Stop(bool drain);
+  // Stop's first half, so that several workers wind down at once.
+  void RequestStop(bool drain);
 
   const std::string& id() const { return id_; }
   // end_lsn of the last transaction durable at the destination.
@@ -86,6 +92,8 @@ class DestinationWorker {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> drain_{true};
   std::atomic<State> state_{State::kRunning};
+  bool start_down_ = false;  // Open failed before the thread started
+  Status start_failure_;
   std::atomic<Lsn> skip_through_;
   std::atomic<Lsn> queued_lsn_{0};
   mutable std::mutex mu_;

@@ -42,6 +42,11 @@ class Sink {
   // end_lsn of the last transaction durable at the destination. Thread-safe.
   virtual Lsn durable_lsn() const = 0;
 
+  // True while a large source transaction is half applied (its later pieces
+  // not yet given): nothing more becomes durable until they come. Worker
+  // thread only.
+  virtual bool open_transaction() const { return false; }
+
   virtual void Close() = 0;
 };
 

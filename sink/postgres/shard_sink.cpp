@@ -82,12 +82,27 @@ std::string ShardSink::ProgressSql(Lsn lsn) const {
   return sql;
 }
 
+namespace {
+// Errors in the data itself (class 22 data exception, class 23 integrity
+// violation): what on_error: dead_letter takes. A missing column or table
+// (class 42) stops the destination even then: every later change would fail.
+bool IsDataError(const std::string& sqlstate) {
+  return sqlstate.rfind("22", 0) == 0 || sqlstate.rfind("23", 0) == 0;
+}
+}  // namespace
+
 Status ShardSink::Failed(Status status, Lsn txn_lsn) {
-  auto range = failed_range_;
+  const auto range = failed_range_;
+  const std::string sqlstate = failed_sqlstate_;
   failed_range_ = {0, 0};
+  failed_sqlstate_.clear();
+  (void)txn_lsn;
   if (options_.dead_letter == nullptr || status.code() == Code::kUnavailable) return Fail(std::move(status));
-  if (range.first == 0) range = {txn_lsn, txn_lsn};
-  if (range.first == 0) return Fail(std::move(status));
+  // Only a change statement's data error is dead-lettered; one that fails
+  // again after the change-by-change replay (a deferred constraint at COMMIT,
+  // the progress row, the queue itself) stops the destination.
+  if (range.first == 0 || !IsDataError(sqlstate) || options_.dead_letter->IsCareful(id(), range.first))
+    return Fail(std::move(status));
   // Replay these transactions change by change: only the rejected change goes
   // to the dead-letter queue (sink/dead_letter.h).
   options_.dead_letter->MarkCareful(id(), range.first, range.second);
@@ -102,6 +117,8 @@ Status ShardSink::ApplyCarefully(const RoutedTransaction& routed, std::int32_t i
     SC_RETURN_IF_ERROR(ExecSql(conn_.get(), "BEGIN", context).status());
     in_txn_ = true;
   }
+  // A deferred constraint must fail inside the change's savepoint, not at COMMIT.
+  SC_RETURN_IF_ERROR(ExecSql(conn_.get(), "SET CONSTRAINTS ALL IMMEDIATE", context).status());
   for (std::size_t i = 0; i < txn.changes.size(); ++i) {
     const ShardAction action = ActionFor(txn.changes[i], routed.placements[i], index);
     if (action == ShardAction::kSkip) continue;
@@ -111,12 +128,14 @@ Status ShardSink::ApplyCarefully(const RoutedTransaction& routed, std::int32_t i
     Status s = one.Add(action, txn.changes[i], routed.placements[i], txn.end_lsn);
     if (s.ok()) s = one.Finish();
     if (s.ok()) s = Drain();
+    const std::string sqlstate = failed_sqlstate_;
     failed_range_ = {0, 0};
+    failed_sqlstate_.clear();
     if (s.ok()) {
       SC_RETURN_IF_ERROR(ExecSql(conn_.get(), "RELEASE SAVEPOINT shardcast_change", context).status());
       continue;
     }
-    if (s.code() == Code::kUnavailable) return s;
+    if (!IsDataError(sqlstate)) return s;  // retry (unavailable) or stop (schema, builder)
     SC_RETURN_IF_ERROR(ExecSql(conn_.get(), "ROLLBACK TO SAVEPOINT shardcast_change", context).status());
     SC_RETURN_IF_ERROR(options_.dead_letter->Send(id(), routed, i, s));
     spdlog::warn("destination {}: change {} at {} sent to the dead-letter queue: {}", id(), i,
@@ -159,6 +178,12 @@ Status ShardSink::Apply(const TxnBatch& batch) {
       return Fail(Internal("Apply: transaction at " + FormatLsn(txn.end_lsn) + " has " +
                            std::to_string(routed->placements.size()) + " placements for " +
                            std::to_string(txn.changes.size()) + " changes"));
+    }
+    if (txn.first_piece && !txn.last_piece && in_txn_ && last != 0) {
+      // A large transaction starts: make what is complete before it durable
+      // now, not only when its last piece arrives.
+      Status s = CommitThrough(builder, last);
+      if (!s.ok()) return Failed(s, 0);
     }
     ends_inside = !txn.last_piece;
     if (txn.last_piece) last = txn.end_lsn;
@@ -205,11 +230,16 @@ Status ShardSink::Apply(const TxnBatch& batch) {
     if (Clock::now() - last_write_ < options_.idle_progress_interval) return Status::Ok();
     return WriteProgress(last);
   }
+  Status s = CommitThrough(builder, last);
+  return s.ok() ? s : Failed(s, 0);
+}
+
+Status ShardSink::CommitThrough(SqlBuilder& builder, Lsn last) {
   Status s = builder.AddStatement(ProgressSql(last), "progress row", last);
   if (s.ok()) s = builder.AddStatement("COMMIT", "COMMIT", last);
   if (s.ok()) s = builder.Finish();
   if (s.ok()) s = Drain();
-  if (!s.ok()) return Failed(s, 0);
+  if (!s.ok()) return s;
   in_txn_ = false;
   KillPoint("apply.after_commit");
   durable_.store(last, std::memory_order_release);
@@ -250,7 +280,14 @@ Status ShardSink::Drain() {
       ++done;
     } else if (first_error.ok()) {
       first_error = ResultError(conn_.get(), result.get(), context);
-      if (info != nullptr) failed_range_ = {info->first_lsn, info->last_lsn};
+      // Which change statement failed and why, for on_error: dead_letter.
+      const char* state = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
+      const bool change = info != nullptr && info->subject != "BEGIN" && info->subject != "COMMIT" &&
+                          info->subject != "progress row";
+      if (change) {
+        failed_range_ = {info->first_lsn, info->last_lsn};
+        failed_sqlstate_ = state != nullptr ? state : "";
+      }
     }
   }
   if (first_error.ok() && done != in_flight_.statements.size()) {

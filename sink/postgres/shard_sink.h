@@ -64,6 +64,7 @@ class ShardSink : public Sink {
   Status Poll(std::chrono::milliseconds timeout) override;
 
   Lsn durable_lsn() const override { return durable_.load(std::memory_order_acquire); }
+  bool open_transaction() const override { return in_txn_; }
 
   void Close() override;
 
@@ -80,6 +81,8 @@ class ShardSink : public Sink {
   // when a dead-letter queue is configured and retrying cannot help.
   Status Failed(Status status, Lsn txn_lsn);
   Status ApplyCarefully(const RoutedTransaction& routed, std::int32_t index);
+  // Ends the open destination transaction with the progress row at last.
+  Status CommitThrough(SqlBuilder& builder, Lsn last);
 
   Options options_;
   PgConnPtr conn_;
@@ -93,7 +96,8 @@ class ShardSink : public Sink {
   // stays open across Apply calls while a large source transaction arrives in
   // pieces (Transaction::first_piece/last_piece).
   bool in_txn_ = false;
-  std::pair<Lsn, Lsn> failed_range_{0, 0};  // positions of the statement the server rejected
+  std::pair<Lsn, Lsn> failed_range_{0, 0};  // positions of the change statement the server rejected
+  std::string failed_sqlstate_;             // and its SQLSTATE
 
   std::atomic<Lsn> durable_{0};
   Lsn pending_ = 0;  // end_lsn of idle transactions not yet written to the progress row

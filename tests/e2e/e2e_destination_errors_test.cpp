@@ -107,5 +107,43 @@ TEST(DestinationErrors, RejectedChangeStopsOnlyThatDestination) {
   env.ExpectShardsMatchSource(kTables);
 }
 
+// A shard that is down when shardcast starts does not hold the others back:
+// it starts "down" at its stored position, and catches up once it is back.
+TEST(DestinationErrors, ShardDownAtStartDoesNotStopTheOthers) {
+  E2EEnv env;
+  E2EEnv::Options options;
+  options.own_server = {1};
+  env.Start(2, kDdl, "", options);
+  const std::string config = env.WriteConfig(kTables);
+  env.StartDaemon(config);
+  env.WaitForSlot();
+  auto exec = [&](const std::string& sql) { ASSERT_TRUE(env.source().Exec("app", sql).ok()) << sql; };
+  exec("INSERT INTO items SELECT g, g FROM generate_series(1, 100) g");
+  env.WaitCaughtUp({{"public.items", 100}});
+  ASSERT_EQ(env.StopDaemon(), 0) << env.daemon()->Log();
+
+  ASSERT_TRUE(env.shard_server(1).Stop().ok());
+  env.StartDaemon(config);
+  exec("INSERT INTO items SELECT g, g FROM generate_series(101, 200) g");
+  const std::string target =
+      QueryRows(env.source(), "app", "SELECT pg_current_wal_insert_lsn()::text").at(0).at(0).value();
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (QueryRows(env.shard_server(0), "shard0",
+                   "SELECT count(*) FROM shardcast.progress WHERE end_lsn >= '" + target + "'")
+                 .at(0)
+                 .at(0) != "1" ||
+         env.FeedRecords("public.items").size() < 200) {
+    ASSERT_TRUE(env.daemon()->Running()) << env.daemon()->Log();
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << env.daemon()->Log();
+    std::this_thread::sleep_for(300ms);
+  }
+  EXPECT_NE(env.daemon()->Log().find("destination s1@default is unavailable"), std::string::npos)
+      << env.daemon()->Log();
+
+  ASSERT_TRUE(env.shard_server(1).Restart().ok());
+  env.WaitCaughtUp({{"public.items", 200}});
+  env.ExpectShardsMatchSource(kTables);
+}
+
 }  // namespace
 }  // namespace shardcast::testing

@@ -172,5 +172,41 @@ TEST_F(ShardSinkErrorsTest, DeadLetterTakesOnlyTheRejectedChange) {
       << r.headers.at("shardcast.error");
 }
 
+// Dead-lettering is for bad data (SQLSTATE classes 22 and 23): a shard table
+// that lacks a column would reject every later change too, so even with a
+// dead-letter queue it stops the destination, and a violation that shows only
+// at COMMIT (a deferred constraint) fails the change-by-change replay again and
+// stops it rather than looping.
+TEST_F(ShardSinkErrorsTest, DeadLetterStopsOnSchemaErrorsAndRepeatedFailures) {
+  auto broker = MockBroker::Start();
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  KafkaDeadLetterOptions o;
+  o.brokers = (*broker)->bootstrap();
+  o.tables = tables_;
+  auto dlq = KafkaDeadLetter::Create(std::move(o));
+  ASSERT_TRUE(dlq.ok()) << dlq.status().ToString();
+
+  ASSERT_TRUE(server_->Exec(db_, "ALTER TABLE items DROP COLUMN amount").ok());
+  auto sink = OpenSink(dlq->get());
+  Status s = sink->Apply({Txn(0x500, {{1, 1}})});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("SQLSTATE 42703"), std::string::npos) << s.message();
+  EXPECT_FALSE((*dlq)->IsCareful("s0@test", 0x500));
+
+  ASSERT_TRUE(server_
+                  ->Exec(db_,
+                         "ALTER TABLE items ADD COLUMN amount int; CREATE TABLE refs (id bigint "
+                         "PRIMARY KEY); ALTER TABLE items ADD CONSTRAINT deferred_fk FOREIGN KEY (amount) "
+                         "REFERENCES refs (id) DEFERRABLE INITIALLY DEFERRED")
+                  .ok());
+  ASSERT_TRUE(sink->Open().ok());
+  s = sink->Apply({Txn(0x600, {{2, 77}})});
+  ASSERT_FALSE(s.ok());
+  // The violation surfaces at COMMIT: not a change statement, nothing to replay carefully.
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_EQ(Count(), "0");
+}
+
 }  // namespace
 }  // namespace shardcast
