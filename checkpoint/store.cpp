@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "checkpoint/codec.h"
+#include "checkpoint/rocks_logger.h"
 
 namespace shardcast {
 namespace {
@@ -200,8 +201,7 @@ rocksdb::DBOptions StoreOptions() {
   options.db_write_buffer_size = kAllWriteBuffers;
   options.max_total_wal_size = kAllWriteBuffers;  // flush idle families instead of keeping old WAL
   options.max_open_files = 256;
-  options.keep_log_file_num = 3;
-  options.max_log_file_size = 1 << 20;
+  options.info_log = MakeRocksLogger();  // no LOG file: see rocks_logger.h
   options.paranoid_checks = true;
   return options;
 }
