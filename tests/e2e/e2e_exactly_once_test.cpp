@@ -88,8 +88,8 @@ TEST(ExactlyOnceE2E, OffsetsTopicCarriesThePositionAndAKillInsideATransactionRes
   auto exec = [&](const std::string& sql) { ASSERT_TRUE(env.source().Exec("app", sql).ok()) << sql; };
   std::vector<FeedChange> expected;
   auto insert = [&](int from, int to) {
-    exec("INSERT INTO items SELECT g, 0, repeat('x', 50) FROM generate_series(" + std::to_string(from) + ", " +
-         std::to_string(to) + ") g");
+    exec("INSERT INTO items SELECT g, 0, repeat('x', 50) FROM generate_series(" + std::to_string(from) +
+         ", " + std::to_string(to) + ") g");
     for (int i = from; i <= to; ++i) expected.push_back({i, 0, 'c'});
   };
   for (int b = 0; b < 4; ++b) insert(b * 50 + 1, b * 50 + 50);
@@ -112,18 +112,32 @@ TEST(ExactlyOnceE2E, OffsetsTopicCarriesThePositionAndAKillInsideATransactionRes
   insert(1001, 1100);
   deadline = std::chrono::steady_clock::now() + 60s;
   while (env.daemon()->Running()) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "kill point never reached:\n" << env.daemon()->Log();
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "kill point never reached:\n"
+                                                          << env.daemon()->Log();
     std::this_thread::sleep_for(100ms);
   }
   ASSERT_NE(env.daemon()->Log().find("shardcast: kill point kafka.in_transaction reached"), std::string::npos)
       << env.daemon()->Log();
 
+  // Killed after a commit, before the position moved on in the daemon: the
+  // restart reads the offsets topic and does not send that transaction again.
+  env.StartDaemon(config, {"SHARDCAST_KILL_POINT=kafka.after_commit"});
+  insert(1101, 1150);
+  deadline = std::chrono::steady_clock::now() + 60s;
+  while (env.daemon()->Running()) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "kill point never reached:\n"
+                                                          << env.daemon()->Log();
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_NE(env.daemon()->Log().find("shardcast: kill point kafka.after_commit reached"), std::string::npos)
+      << env.daemon()->Log();
+
   // The restart fences the dead producer's transaction and finishes the work.
   env.StartDaemon(config);
   const Lsn before_delete = InsertLsn(env);
-  exec("DELETE FROM items WHERE rid > 1090");
+  exec("DELETE FROM items WHERE rid BETWEEN 1091 AND 1100");
   for (int i = 1091; i <= 1100; ++i) expected.push_back({i, 0, 'd'});
-  env.WaitCaughtUp({{"public.items", 330}});
+  env.WaitCaughtUp({{"public.items", 380}});
   env.ExpectShardsMatchSource(kTables);
   deadline = std::chrono::steady_clock::now() + 30s;
   while (LastDurable(env) <= before_delete) {
