@@ -120,7 +120,7 @@ Status Pipeline::Run() {
     if (s.ok()) {
       prepared = true;
       StreamSession session(config_, source_dsn_, source_db_, *router_, *store_, stop_,
-                            SessionShared{&hold_, &board_, dead_letter_.get()});
+                            SessionShared{&hold_, &board_, dead_letter_.get(), &status_});
       const auto started = std::chrono::steady_clock::now();
       s = session.Run();
       if (s.ok()) return s;  // stopped on request

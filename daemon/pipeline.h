@@ -19,6 +19,7 @@
 #include "daemon/config.h"
 #include "daemon/job_board.h"
 #include "daemon/metrics.h"
+#include "daemon/status_board.h"
 #include "sharding/router.h"
 #include "sink/dead_letter.h"
 
@@ -32,6 +33,9 @@ class Pipeline {
 
   // Runs until stopped (returns ok) or until an error retrying cannot fix.
   Status Run();
+
+  // What the daemon is doing; thread-safe (systemd notifications read it).
+  StatusBoard& status_board() { return status_; }
 
  private:
   Status Prepare();
@@ -50,6 +54,7 @@ class Pipeline {
   std::unique_ptr<Metrics> metrics_;
   ApplyHold hold_;
   JobBoard board_;
+  StatusBoard status_;
   std::unique_ptr<DeadLetterQueue> dead_letter_;  // on_error: dead_letter
   std::unique_ptr<AdminServer> admin_;            // after store_: its handlers use the store
 };

@@ -275,9 +275,48 @@ Status StreamSession::Run() {
   return status;
 }
 
+void StreamSession::Beat() {
+  if (shared_.status != nullptr) shared_.status->Beat();
+}
+
+void StreamSession::PublishStatus() {
+  if (shared_.status == nullptr) return;
+  DaemonStatus st;
+  st.streaming = true;
+  st.slot = config_.source.slot;
+  st.received_lsn = last_pushed_lsn_;
+  st.confirmed_lsn = stream_ ? stream_->flush_lsn() : 0;
+  for (const auto& w : workers_) {
+    DestinationStatus d;
+    d.id = w->id();
+    switch (w->state()) {
+      case DestinationWorker::State::kRunning:
+        d.state = "running";
+        break;
+      case DestinationWorker::State::kDown:
+        d.state = "down";
+        break;
+      case DestinationWorker::State::kRecovered:
+        d.state = "recovered";
+        break;
+      case DestinationWorker::State::kStopped:
+        d.state = "stopped";
+        break;
+    }
+    if (w->state() != DestinationWorker::State::kRunning) d.error = w->failure().ToString();
+    d.durable_lsn = w->durable_lsn();
+    d.queued_lsn = w->queued_lsn();
+    d.queue_bytes = w->queue_bytes();
+    st.destinations.push_back(std::move(d));
+  }
+  shared_.status->Publish(std::move(st));
+}
+
 Status StreamSession::ReadLoop() {
   last_message_ = Clock::now();
+  PublishStatus();
   while (!stop_->load()) {
+    Beat();
     SC_RETURN_IF_ERROR(CheckWorkers());
     SC_ASSIGN_OR_RETURN(auto msg, stream_->Next(kPollInterval));
     if (msg) {
@@ -369,6 +408,8 @@ Status StreamSession::CheckWorkers() {
 
 Status StreamSession::Checkpoint() {
   last_checkpoint_ = Clock::now();
+  Beat();
+  PublishStatus();
   if (workers_.empty()) return Status::Ok();
   std::map<std::string, Lsn> changed;
   Lsn min_durable = UINT64_MAX;

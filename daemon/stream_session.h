@@ -21,6 +21,7 @@
 #include "daemon/backfill_runner.h"
 #include "daemon/config.h"
 #include "daemon/job_board.h"
+#include "daemon/status_board.h"
 #include "sharding/router.h"
 #include "sink/dead_letter.h"
 #include "sink/destination_worker.h"
@@ -32,6 +33,7 @@ struct SessionShared {
   ApplyHold* hold = nullptr;
   JobBoard* board = nullptr;
   DeadLetterQueue* dead_letter = nullptr;  // on_error: dead_letter, else nullptr
+  StatusBoard* status = nullptr;           // what /status, /readyz, metrics and systemd show
 };
 
 class StreamSession {
@@ -69,6 +71,9 @@ class StreamSession {
   // Saves changed progress (one synced batch), then confirms the minimum to the slot.
   Status Checkpoint();
   void Shutdown(bool drain);
+  // The loop's pulse, and the status snapshot others read (status_board.h).
+  void Beat();
+  void PublishStatus();
 
   const Config& config_;
   const std::string& source_dsn_;
