@@ -4,8 +4,11 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <set>
+#include <tuple>
 
 #include "common/thread_util.h"
+#include "daemon/logging.h"
 
 namespace shardcast {
 
@@ -18,6 +21,41 @@ sigset_t HandledSignals() {
   sigaddset(&set, SIGHUP);
   return set;
 }
+
+std::string TableName(const TableConfig& t) {
+  return t.schema + "." + t.name;
+}
+
+// "tables (added a, b; removed c; changed d)".
+std::string TablesChange(const Config& running, const Config& reloaded) {
+  std::vector<std::string> added, removed, changed;
+  for (const auto& t : reloaded.tables) {
+    const TableConfig* old = FindConfiguredTable(running, TableName(t));
+    if (old == nullptr)
+      added.push_back(TableName(t));
+    else if (std::tie(old->reference, old->shard_key) != std::tie(t.reference, t.shard_key))
+      changed.push_back(TableName(t));
+  }
+  for (const auto& t : running.tables)
+    if (FindConfiguredTable(reloaded, TableName(t)) == nullptr) removed.push_back(TableName(t));
+  std::string out;
+  auto part = [&out](const char* what, const std::vector<std::string>& names) {
+    if (names.empty()) return;
+    out += out.empty() ? "" : "; ";
+    out += what;
+    for (std::size_t i = 0; i < names.size(); ++i) out += (i == 0 ? " " : ", ") + names[i];
+  };
+  part("added", added);
+  part("removed", removed);
+  part("changed", changed);
+  return out.empty() ? "" : "tables (" + out + ")";
+}
+
+auto KafkaFields(const KafkaConfig& k) {
+  return std::tie(k.brokers, k.prefix, k.topic, k.partition_by_shard_key, k.tombstones, k.exactly_once,
+                  k.properties);
+}
+
 }  // namespace
 
 void BlockSignals() {
@@ -29,7 +67,12 @@ void BlockSignals() {
 }
 
 Status StartSignalThread(SignalFlags* flags) {
-  SC_ASSIGN_OR_RETURN(std::thread t, StartThread("signals", [flags] {
+  return StartSignalThread(flags, nullptr);
+}
+
+Status StartSignalThread(SignalFlags* flags, std::function<void()> on_stop) {
+  SC_ASSIGN_OR_RETURN(std::thread t, StartThread("signals", [flags, on_stop = std::move(on_stop)] {
+                        SetThreadName("signals");
                         sigset_t set = HandledSignals();
                         while (true) {
                           int sig = 0;
@@ -40,11 +83,82 @@ Status StartSignalThread(SignalFlags* flags) {
                           } else {
                             spdlog::info("signal {} received: stopping", sig);
                             flags->stop.store(true);
+                            if (on_stop) on_stop();
                           }
                         }
                       }));
   t.detach();
   return Status::Ok();
+}
+
+std::vector<std::string> RestartOnlyChanges(const Config& a, const Config& b) {
+  std::vector<std::string> keys;
+  auto check = [&keys](bool differs, std::string key) {
+    if (differs) keys.push_back(std::move(key));
+  };
+  const SourceConfig &s = a.source, &t = b.source;
+  check(s.dsn != t.dsn, "source.dsn");
+  check(s.password_file != t.password_file, "source.password_file");
+  check(s.slot != t.slot, "source.slot");
+  check(s.publication != t.publication, "source.publication");
+  check(s.create != t.create, "source.create");
+  check(s.heartbeat_interval != t.heartbeat_interval, "source.heartbeat_interval");
+  if (std::string tables = TablesChange(a, b); !tables.empty()) keys.push_back(tables);
+  check(a.vnodes_per_weight != b.vnodes_per_weight, "ring.vnodes_per_weight");
+  check(a.regions != b.regions, "regions");
+  auto shard = [](const ShardConfig& x) { return std::tie(x.id, x.weight, x.dsn_by_region); };
+  check(!std::equal(a.shards.begin(), a.shards.end(), b.shards.begin(), b.shards.end(),
+                    [&](const ShardConfig& x, const ShardConfig& y) { return shard(x) == shard(y); }),
+        "shards");
+  check(a.cross_shard_atomic != b.cross_shard_atomic, "cross_shard");
+  if (a.kafka.has_value() != b.kafka.has_value()) {
+    keys.push_back(b.kafka ? "kafka (added)" : "kafka (removed)");
+  } else if (a.kafka && KafkaFields(*a.kafka) != KafkaFields(*b.kafka)) {
+    keys.push_back("kafka");
+  }
+  check(a.snapshot_workers != b.snapshot_workers, "snapshot.workers");
+  check(a.snapshot_chunk_rows != b.snapshot_chunk_rows, "snapshot.chunk_rows");
+  check(a.queue_bytes != b.queue_bytes, "limits.queue_bytes");
+  check(a.on_error_dead_letter != b.on_error_dead_letter, "on_error");
+  check(a.max_backlog_bytes != b.max_backlog_bytes, "max_backlog_bytes");
+  check(a.checkpoint_dir != b.checkpoint_dir, "checkpoint.dir");
+  check(a.metrics_listen != b.metrics_listen, "metrics.listen");
+  check(a.admin_listen != b.admin_listen, "admin.listen");
+  check(a.admin_token_file != b.admin_token_file, "admin.token_file");
+  return keys;
+}
+
+void ReloadConfig(Config* running) {
+  auto loaded = LoadConfigFile(running->path);
+  if (!loaded.ok()) {
+    spdlog::error("reload: {}; keeping the configuration in force", loaded.status().message());
+    return;
+  }
+  const Config& next = *loaded;
+  if (next.log_json != running->log_json) {
+    spdlog::default_logger()->set_formatter(MakeLogFormatter(next.log_json));
+    spdlog::info("reload: log.format is now {}", next.log_json ? "json" : "text");
+    running->log_json = next.log_json;
+  }
+  if (next.log_level != running->log_level) {
+    const auto from = spdlog::level::from_str(running->log_level);
+    const auto to = spdlog::level::from_str(next.log_level);
+    // Said at a level both settings show (at least info), under the more
+    // verbose of the two, so the change is always in the log.
+    const auto say = std::max(spdlog::level::info, std::min(from, to));
+    if (to < from) spdlog::set_level(to);
+    spdlog::log(say, "reload: log.level {} -> {}", running->log_level, next.log_level);
+    if (to >= from) spdlog::set_level(to);
+    running->log_level = next.log_level;
+  }
+  std::vector<std::string> keys = RestartOnlyChanges(*running, next);
+  if (keys.empty()) {
+    spdlog::info("reload: {} applied", running->path);
+    return;
+  }
+  std::string list;
+  for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
+  spdlog::warn("reload: changed settings that cannot be applied live: {}; a restart applies them", list);
 }
 
 }  // namespace shardcast

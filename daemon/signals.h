@@ -4,8 +4,12 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "common/status.h"
+#include "daemon/config.h"
 
 namespace shardcast {
 
@@ -17,5 +21,20 @@ struct SignalFlags {
 void BlockSignals();
 // Starts the detached signal thread; it lives until the process exits.
 Status StartSignalThread(SignalFlags* flags);
+// The same, calling on_stop on the signal thread right after setting
+// flags->stop (e.g. to tell systemd STOPPING=1 before the drain). on_stop
+// must outlive the process's threads.
+Status StartSignalThread(SignalFlags* flags, std::function<void()> on_stop);
+
+// What SIGHUP does. Re-reads running->path; applies log.level and log.format
+// live (logging each change) and copies them into *running; logs once, at
+// warning, the keys that differ but only take effect after a restart
+// (*running keeps their values in force). A file that no longer loads is
+// logged as an error and changes nothing.
+void ReloadConfig(Config* running);
+
+// The keys other than log.* whose values differ, as a reader wants them in
+// that warning: "tables (added public.b)", "shards", "kafka.brokers", ...
+std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& reloaded);
 
 }  // namespace shardcast
