@@ -1,9 +1,12 @@
 #include "daemon/admin_endpoints.h"
 
+#include <cstdlib>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "cdc/backfill_job.h"
 #include "daemon/backfill_runner.h"
+#include "daemon/redact.h"
 
 namespace shardcast {
 
@@ -89,11 +92,89 @@ AdminResponse SetHold(ApplyHold& hold, const AdminRequest& req) {
   return HoldView(hold);
 }
 
+std::string Iso8601(std::chrono::system_clock::time_point t) {
+  if (t == std::chrono::system_clock::time_point{}) return "";
+  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+AdminResponse Readyz(const StatusBoard& board) {
+  const DaemonStatus st = board.Get();
+  json reasons = json::array();
+  if (!st.streaming)
+    reasons.push_back("not streaming" +
+                      (st.last_error.empty() ? std::string(" yet") : ": " + RedactDsn(st.last_error)));
+  for (const auto& d : st.destinations)
+    if (d.state != "running")
+      reasons.push_back("destination " + d.id + " is " + d.state +
+                        (d.error.empty() ? std::string() : ": " + RedactDsn(d.error)));
+  if (st.streaming && st.destinations.empty()) reasons.push_back("no destination is open");
+  return Json(reasons.empty() ? 200 : 503, {{"ready", reasons.empty()}, {"reasons", reasons}});
+}
+
+AdminResponse RingJson(const StatusBoard& board) {
+  const DaemonStatus st = board.Get();
+  if (st.ring_epoch == 0) return Error(503, "the ring is not loaded yet: the daemon is starting");
+  json shards = json::array();
+  for (const auto& s : st.ring_shards) {
+    const auto colon = s.rfind(':');
+    shards.push_back(
+        {{"id", s.substr(0, colon)},
+         {"weight", colon == std::string::npos ? 1ul : std::strtoul(s.c_str() + colon + 1, nullptr, 10)}});
+  }
+  return Json(
+      200, {{"epoch", st.ring_epoch}, {"vnodes_per_weight", st.ring_vnodes_per_weight}, {"shards", shards}});
+}
+
 }  // namespace
+
+json StatusJson(const DaemonStatus& st) {
+  json destinations = json::array();
+  for (const auto& d : st.destinations)
+    destinations.push_back({{"id", d.id},
+                            {"state", d.state},
+                            {"error", RedactDsn(d.error)},
+                            {"durable_lsn", FormatLsn(d.durable_lsn)},
+                            {"queued_lsn", FormatLsn(d.queued_lsn)},
+                            {"queue_bytes", d.queue_bytes},
+                            {"lag_seconds", d.lag_seconds}});
+  return {{"streaming", st.streaming},
+          {"source",
+           {{"slot", st.slot},
+            {"current_lsn", FormatLsn(st.source_flush_lsn)},
+            {"received_lsn", FormatLsn(st.received_lsn)},
+            {"confirmed_lsn", FormatLsn(st.confirmed_lsn)},
+            {"lag_bytes", st.source_lag_bytes},
+            {"lag_seconds", st.source_lag_seconds},
+            {"slot_retained_bytes", st.slot_retained_bytes},
+            {"slot_wal_keep_bytes", st.slot_wal_keep_bytes}}},
+          {"transactions", st.transactions},
+          {"changes", st.changes},
+          {"ring", {{"epoch", st.ring_epoch}, {"shards", st.ring_shards}}},
+          {"destinations", destinations},
+          {"last_error", RedactDsn(st.last_error)},
+          {"updated", Iso8601(st.updated)}};
+}
 
 void RegisterAdminEndpoints(AdminServer& server, AdminContext ctx) {
   server.Handle("GET", "/healthz", [](const AdminRequest&) {
     return AdminResponse{200, "ok\n", "text/plain"};
+  });
+  server.Handle("GET", "/status", [ctx](const AdminRequest&) {
+    if (ctx.status == nullptr) return Error(503, "no status yet");
+    return Json(200, StatusJson(ctx.status->Get()));
+  });
+  server.Handle("GET", "/readyz", [ctx](const AdminRequest&) {
+    if (ctx.status == nullptr) return Error(503, "no status yet");
+    return Readyz(*ctx.status);
+  });
+  server.Handle("GET", "/ring", [ctx](const AdminRequest&) {
+    if (ctx.status == nullptr) return Error(503, "no status yet");
+    return RingJson(*ctx.status);
   });
   server.Handle("POST", "/jobs/snapshot", [ctx](const AdminRequest& req) { return StartSnapshot(ctx, req); });
   server.Handle("GET", "/jobs", [ctx](const AdminRequest&) {

@@ -4,13 +4,20 @@
 //   GET  /jobs, GET /jobs/<id>            -> job state and per-table progress
 //   POST /hold {} | {"lsn":"X/Y","ttl_s":600}, GET /hold, DELETE /hold
 //   GET  /healthz
+//   GET  /status  -> DaemonStatus as JSON (never a DSN or a password)
+//   GET  /readyz  -> 200 streaming with every destination running, else 503
+//                    {"ready":false,"reasons":["destination s1@eu is down: ..."]}
+//   GET  /ring    -> {"epoch":1,"vnodes_per_weight":1024,"shards":[{"id":"s0","weight":1}]}
 #pragma once
+
+#include <nlohmann/json.hpp>
 
 #include "checkpoint/store.h"
 #include "daemon/admin_server.h"
 #include "daemon/apply_hold.h"
 #include "daemon/config.h"
 #include "daemon/job_board.h"
+#include "daemon/status_board.h"
 
 namespace shardcast {
 
@@ -19,7 +26,11 @@ struct AdminContext {
   CheckpointStore* store = nullptr;
   ApplyHold* hold = nullptr;
   JobBoard* board = nullptr;
+  const StatusBoard* status = nullptr;  // /status, /readyz, /ring (absent: 503)
 };
+
+// The JSON of /status (shardcast status --json prints it as is).
+nlohmann::json StatusJson(const DaemonStatus& status);
 
 void RegisterAdminEndpoints(AdminServer& server, AdminContext context);
 

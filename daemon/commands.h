@@ -19,6 +19,9 @@ int SnapshotCommand(const Config& config, const std::string& table);
 // Compares the source with the shards at one position (DESIGN.md "Seeding
 // and verifying"); exit 0 only when identical.
 int VerifyCommand(const Config& config, const std::string& table, bool json);
+// Asks the running daemon for /status and prints it as a table (or JSON);
+// 69 when no daemon answers at admin.listen.
+int StatusCommand(const Config& config, bool json);
 int CheckpointCommand(const Config& config, const std::string& subcommand, const std::string& destination);
 
 }  // namespace shardcast

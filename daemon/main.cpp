@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   if (cmd == "check") return CheckDeployment(*config, cli->create_missing);
   if (cmd == "snapshot") return SnapshotCommand(*config, cli->table);
   if (cmd == "verify") return VerifyCommand(*config, cli->table, cli->json);
+  if (cmd == "status") return StatusCommand(*config, cli->json);
   if (cmd == "checkpoint") return CheckpointCommand(*config, cli->subcommand, cli->destination);
   std::fprintf(stderr, "shardcast: '%s' is not available in this version yet (see the README's roadmap)\n",
                cmd.c_str());

@@ -45,7 +45,7 @@ Pipeline::~Pipeline() {
 Status Pipeline::StartAdmin() {
   SC_ASSIGN_OR_RETURN(std::string token, ReadAdminToken(config_.admin_token_file));
   admin_ = std::make_unique<AdminServer>(config_.admin_listen, token);
-  RegisterAdminEndpoints(*admin_, AdminContext{&config_, store_.get(), &hold_, &board_});
+  RegisterAdminEndpoints(*admin_, AdminContext{&config_, store_.get(), &hold_, &board_, &status_});
   SC_RETURN_IF_ERROR(admin_->Start().Prefixed("admin.listen"));
   spdlog::info("admin API listening on {}", config_.admin_listen);
   return Status::Ok();
@@ -105,17 +105,30 @@ Status Pipeline::Run() {
   store_ = std::move(store).value();
   SC_ASSIGN_OR_RETURN(metrics_, Metrics::Start(config_.metrics_listen));
   board_.AttachMetrics(metrics_.get());
+  status_.AttachMetrics(metrics_.get());
+  metrics_->DeclareRegions(config_.regions);
   SC_RETURN_IF_ERROR(StartAdmin());
 
   milliseconds backoff(500);
   std::string last_error;
   bool prepared = false;
+  std::unique_ptr<SourceSampler> sampler;  // source lag, from the first Prepare on
   while (!stop_->load()) {
     Status s = prepared ? Status::Ok() : Prepare();
     if (s.ok() && !prepared) {
       auto dlq = MakeDeadLetterQueue(config_, tables_, source_db_);
       if (!dlq.ok()) return dlq.status().Prefixed("on_error: dead_letter");
       dead_letter_ = std::move(*dlq);
+      sampler = std::make_unique<SourceSampler>(source_dsn_, config_.source.slot, &status_);
+      if (Status started = sampler->Start(); !started.ok()) spdlog::warn("{}", started.ToString());
+      // /ring answers from here on, before a session publishes.
+      DaemonStatus st = status_.Get();
+      st.slot = config_.source.slot;
+      st.ring_epoch = ring_->epoch();
+      st.ring_vnodes_per_weight = ring_->vnodes_per_weight();
+      for (const auto& shard : ring_->shards())
+        st.ring_shards.push_back(shard.id + ":" + std::to_string(shard.weight));
+      status_.Publish(std::move(st));
     }
     if (s.ok()) {
       prepared = true;
@@ -128,6 +141,14 @@ Status Pipeline::Run() {
       if (std::chrono::steady_clock::now() - started > std::chrono::minutes(1)) backoff = milliseconds(500);
     }
     if (!Retryable(s)) return s;
+    {
+      // /readyz and /status say why nothing streams while this retries.
+      DaemonStatus st = status_.Get();
+      st.streaming = false;
+      st.last_error = s.ToString();
+      metrics_->Publish(st);
+      status_.Publish(std::move(st));
+    }
     // Log each state change once, not once per retry.
     if (s.message() != last_error) spdlog::warn("{}; retrying with backoff", s.ToString());
     last_error = s.message();

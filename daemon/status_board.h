@@ -15,6 +15,8 @@
 
 namespace shardcast {
 
+class Metrics;
+
 struct DestinationStatus {
   std::string id;       // "s0@us-east" or "kafka"
   std::string state;    // "running", "down", "recovered", "stopped"
@@ -37,13 +39,40 @@ struct DaemonStatus {
   std::uint64_t changes = 0;
   std::uint64_t ring_epoch = 0;
   std::vector<std::string> ring_shards;  // "s0:1" (id:weight)
+  std::uint32_t ring_vnodes_per_weight = 0;
+  // WAL the slot keeps (pg_current_wal_lsn() - restart_lsn) and the server's
+  // max_slot_wal_keep_size in bytes (-1: unlimited), sampled.
+  std::int64_t slot_retained_bytes = 0;
+  std::int64_t slot_wal_keep_bytes = -1;
   std::vector<DestinationStatus> destinations;
   std::string last_error;  // the session's last failure, while it retries
   std::chrono::system_clock::time_point updated{};
 };
 
+// What the source sampler (metrics.h) last read from the source server.
+struct SourceSample {
+  bool valid = false;  // false until the first sample succeeded
+  Lsn current_lsn = 0;
+  std::int64_t slot_retained_bytes = 0;
+  std::int64_t slot_wal_keep_bytes = -1;
+};
+
 class StatusBoard {
  public:
+  // The metrics the session reports through (nullptr: none). Set once, before
+  // any session starts.
+  void AttachMetrics(Metrics* metrics) { metrics_ = metrics; }
+  Metrics* metrics() const { return metrics_; }
+
+  void SetSourceSample(const SourceSample& sample) {
+    std::lock_guard lock(mu_);
+    sample_ = sample;
+  }
+  SourceSample source_sample() const {
+    std::lock_guard lock(mu_);
+    return sample_;
+  }
+
   // The reader loop's pulse (systemd WATCHDOG=1 is sent only while it beats,
   // so a wedged loop gets the daemon restarted).
   void Beat() { last_beat_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count()); }
@@ -64,6 +93,8 @@ class StatusBoard {
  private:
   mutable std::mutex mu_;
   DaemonStatus status_;
+  SourceSample sample_;
+  Metrics* metrics_ = nullptr;
   std::atomic<std::chrono::steady_clock::rep> last_beat_ns_{0};
 };
 

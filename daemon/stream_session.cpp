@@ -9,6 +9,7 @@
 #include "cdc/source_catalog.h"
 #include "common/kill_point.h"
 #include "daemon/initial_snapshot.h"
+#include "daemon/metrics.h"
 #include "daemon/sink_factory.h"
 
 namespace shardcast {
@@ -22,6 +23,12 @@ constexpr milliseconds kCheckpointInterval{200};
 // With nothing to decode for this long, the keepalive's wal_end is pushed
 // through the destinations as an empty transaction so idle sources never pin WAL.
 constexpr milliseconds kIdleConfirmAfter{1000};
+
+// Where counts and commit times go between status snapshots (metrics.h).
+DeliveryTracker* TrackerOf(const SessionShared& shared) {
+  if (shared.status == nullptr || shared.status->metrics() == nullptr) return nullptr;
+  return &shared.status->metrics()->tracker();
+}
 }  // namespace
 
 StreamSession::StreamSession(const Config& config, const std::string& source_dsn,
@@ -286,6 +293,10 @@ void StreamSession::PublishStatus() {
   st.slot = config_.source.slot;
   st.received_lsn = last_pushed_lsn_;
   st.confirmed_lsn = stream_ ? stream_->flush_lsn() : 0;
+  const Ring& ring = *router_.ring();
+  st.ring_epoch = ring.epoch();
+  st.ring_vnodes_per_weight = ring.vnodes_per_weight();
+  for (const auto& s : ring.shards()) st.ring_shards.push_back(s.id + ":" + std::to_string(s.weight));
   for (const auto& w : workers_) {
     DestinationStatus d;
     d.id = w->id();
@@ -309,11 +320,22 @@ void StreamSession::PublishStatus() {
     d.queue_bytes = w->queue_bytes();
     st.destinations.push_back(std::move(d));
   }
+  // Lag counts from what is durable everywhere (what was received, with no destination).
+  const Lsn done = workers_.empty() ? last_pushed_lsn_ : MinDurable();
+  const SourceSample sample = shared_.status->source_sample();
+  st.source_flush_lsn = sample.current_lsn;
+  st.source_lag_bytes = sample.valid && sample.current_lsn > done ? sample.current_lsn - done : 0;
+  st.slot_retained_bytes = sample.slot_retained_bytes;
+  st.slot_wal_keep_bytes = sample.slot_wal_keep_bytes;
+  Metrics* metrics = shared_.status->metrics();
+  if (metrics != nullptr) metrics->tracker().Update(st, done, metrics);
+  if (metrics != nullptr) metrics->Publish(st);
   shared_.status->Publish(std::move(st));
 }
 
 Status StreamSession::ReadLoop() {
   last_message_ = Clock::now();
+  if (DeliveryTracker* tracker = TrackerOf(shared_)) tracker->Reset();
   PublishStatus();
   while (!stop_->load()) {
     Beat();
@@ -363,10 +385,15 @@ Status StreamSession::Dispatch(std::shared_ptr<Transaction> txn) {
   }
   SC_RETURN_IF_ERROR(WaitWhileHeld(*txn));
   if (stop_->load()) return Status::Ok();
+  // An idle keepalive's empty transaction has no commit time: not counted.
+  const std::int64_t commit_us = txn->commit_time_us;
+  DeliveryTracker* tracker = TrackerOf(shared_);
+  if (tracker != nullptr) tracker->Decoded(*txn, last_piece && commit_us != 0);
   auto routed = router_.Route(std::move(txn));
   if (!routed.ok()) return routed.status().Prefixed("routing the transaction ending at " + FormatLsn(end));
   SC_RETURN_IF_ERROR(PushToAll(*routed));
   if (last_piece) last_pushed_lsn_ = std::max(last_pushed_lsn_, end);
+  if (tracker != nullptr && last_piece && commit_us != 0) tracker->Pushed(end, commit_us);
   return Status::Ok();
 }
 
@@ -421,7 +448,11 @@ Status StreamSession::Checkpoint() {
   }
   if (!changed.empty()) {
     KillPoint("checkpoint.before_save");
+    const auto write_started = Clock::now();
     Status s = store_.SaveProgress(changed);
+    if (shared_.status != nullptr && shared_.status->metrics() != nullptr)
+      shared_.status->metrics()->ObserveCheckpointWrite(
+          std::chrono::duration<double>(Clock::now() - write_started).count());
     if (!s.ok()) return s.Prefixed("writing the checkpoint");
     for (const auto& [id, lsn] : changed) saved_progress_[id] = lsn;
     KillPoint("checkpoint.after_save");

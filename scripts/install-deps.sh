@@ -10,6 +10,8 @@ PACKAGES=(
   prometheus-cpp-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libsystemd-dev
   postgresql postgresql-contrib kcat procps python3 xxhash
+  prometheus
+  systemd
 )
 
 missing=()
