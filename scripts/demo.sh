@@ -3,7 +3,7 @@
 # a source PostgreSQL, three shard databases, the Kafka-protocol broker,
 # shardcast itself (creating the shard tables, then an initial snapshot of the
 # rows the source already holds), a workload, then where the rows landed,
-# verify, an online re-seed with its progress, the checkpoint, and a Kafka
+# verify, an online re-seed with its progress, status, the checkpoint, and a Kafka
 # consumer's (kcat) view of the feed.
 # Everything lives under .demo/ and is stopped at the end.
 set -euo pipefail
@@ -139,6 +139,8 @@ psql_shard shard1 -c "DELETE FROM orders WHERE id % 3 = 0"
 "$BIN" snapshot -c "$DEMO/shardcast.yaml" --table public.orders
 "$BIN" verify -c "$DEMO/shardcast.yaml" | head -n 6 || true
 
+echo "=== shardcast status (from the running daemon's admin API)"
+"$BIN" status -c "$DEMO/shardcast.yaml" || true
 echo "=== stopping shardcast (SIGTERM drains and checkpoints)"
 kill "$SC_PID"; wait "$SC_PID" || true; SC_PID=
 echo "=== checkpoint"
