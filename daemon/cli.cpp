@@ -23,8 +23,9 @@ void Build(CLI::App& app, CliCommand& out) {
   app.require_subcommand(1);
   app.set_version_flag("-V,--version", std::string("shardcast ") + SHARDCAST_VERSION);
   app.footer(
-      "Exit codes: 0 ok, 64 usage, 69 a server unavailable, 70 internal error, 75 out of sync, "
-      "78 configuration error.");
+      "Exit codes: 0 ok, 1 verify found differences, 64 usage, 65 corrupt input, 69 a server unavailable, "
+      "70 internal error, 74 checkpoint disk, 75 out of sync, 76 replication slot lost, 78 configuration "
+      "error. See shardcast(1).");
 
   CLI::App* run = app.add_subcommand("run", "run the daemon in the foreground (systemd runs this)");
   AddConfig(run, out);
