@@ -78,9 +78,13 @@ StatusOr<PgConnPtr> ConnectPinned(const std::string& dsn, bool replication, std:
   if (!conn) return Unavailable(context + ": out of memory");
   if (PQstatus(conn.get()) != CONNECTION_OK) {
     std::string message = context + ": " + Trimmed(PQerrorMessage(conn.get()));
-    // Refused credentials or a missing database or role: retrying will not help.
-    for (const char* permanent : {"password authentication failed", "no pg_hba.conf entry", "does not exist",
-                                  "no password supplied", "permission denied"})
+    // Refused credentials, a missing database or role, a server certificate
+    // that does not verify or a pg_hba.conf rule that rejects this client:
+    // retrying will not help, the configuration must change.
+    for (const char* permanent :
+         {"password authentication failed", "no pg_hba.conf entry", "does not exist", "no password supplied",
+          "permission denied", "certificate verify failed", "does not match host name", "rejects connection",
+          "server does not support SSL", "root certificate file"})
       if (message.find(permanent) != std::string::npos) return FailedPrecondition(std::move(message));
     return Unavailable(std::move(message));
   }

@@ -9,7 +9,7 @@ PACKAGES=(
   libpq-dev librdkafka-dev librocksdb-dev libyaml-cpp-dev libspdlog-dev
   prometheus-cpp-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libcpp-httplib-dev libsystemd-dev
-  postgresql postgresql-contrib kcat procps python3 xxhash
+  postgresql postgresql-contrib kcat procps python3 xxhash openssl
   prometheus
   systemd
 )

@@ -60,7 +60,7 @@ void E2EEnv::Start(int shards, const std::string& ddl, const std::string& source
   char tmpl[] = "/tmp/shardcast-e2e-XXXXXX";
   dir_ = mkdtemp(tmpl);
   shard_count_ = shards;
-  source_ = Must(PgServer::Start(), "starting the source");
+  source_ = Must(PgServer::Start(options.source), "starting the source");
   shards_ = Must(PgServer::Start(), "starting the shard server");
   broker_ = Must(MockBroker::Start(), "starting the broker");
   admin_port_ = Must(FreeLoopbackPort(), "finding a port for the admin API");
@@ -102,7 +102,8 @@ E2EEnv::~E2EEnv() {
 std::string E2EEnv::WriteConfig(const std::vector<TableUnderTest>& tables,
                                 const std::string& extra_yaml) const {
   std::string y;
-  y += "source:\n  dsn: \"" + source_->Dsn("app") + "\"\n  heartbeat_interval: 1s\n";
+  const std::string source_dsn = source_dsn_.empty() ? source_->Dsn("app") : source_dsn_;
+  y += "source:\n  dsn: \"" + source_dsn + "\"\n  heartbeat_interval: 1s\n";
   y += "tables:\n";
   for (const auto& t : tables) {
     y += "  - name: " + t.name + "\n";

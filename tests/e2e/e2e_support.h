@@ -35,6 +35,8 @@ class E2EEnv {
     // Shards whose database (shardI) lives on a server of its own, so a test
     // can stop it; the others share shards().
     std::set<int> own_server;
+    // How the source server starts (e.g. requiring TLS).
+    PgServer::Options source;
   };
   // Starts a source (database app), a shard server with shard0..shardN-1, and the broker.
   void Start(int shards, const std::string& ddl, const std::string& source_only_sql);
@@ -59,6 +61,8 @@ class E2EEnv {
   const PgServer& shard_server(int i) const;
   // limits.queue_bytes WriteConfig writes ("8MiB" unless set); "" writes none (the default).
   void set_queue_bytes(const std::string& value) { queue_bytes_ = value; }
+  // source.dsn WriteConfig writes (source().Dsn("app") unless set).
+  void set_source_dsn(const std::string& dsn) { source_dsn_ = dsn; }
   MockBroker& broker() { return *broker_; }
   const std::string& dir() const { return dir_; }
   DaemonProcess* daemon() { return daemon_.get(); }
@@ -73,6 +77,7 @@ class E2EEnv {
   std::unique_ptr<PgServer> shards_;
   std::map<int, std::unique_ptr<PgServer>> own_servers_;
   std::string queue_bytes_ = "8MiB";
+  std::string source_dsn_;
   std::unique_ptr<MockBroker> broker_;
   std::unique_ptr<DaemonProcess> daemon_;
   std::string dir_;

@@ -6,6 +6,7 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -114,6 +115,7 @@ struct PgServer::Impl {
   std::string tool_log;   // initdb / pg_ctl output
   std::string base_conf;  // postgresql.conf as initdb wrote it
   std::vector<std::string> extra_conf;
+  std::optional<Options::Tls> tls;
   std::optional<User> run_as;
   int port = 0;
   bool running = false;
@@ -143,9 +145,49 @@ struct PgServer::Impl {
         << "max_connections = 100\n"
         << "synchronous_commit = on\n"
         << "shared_buffers = 64MB\n";
+    if (tls) {
+      out << "ssl = on\n"
+          << "ssl_cert_file = '" << data_dir << "/server.crt'\n"
+          << "ssl_key_file = '" << data_dir << "/server.key'\n";
+    }
     for (const auto& line : extra_conf) out << line << "\n";
     out.close();
     if (!out) return IoError("cannot write " + data_dir + "/postgresql.conf");
+    return Status::Ok();
+  }
+
+  // The certificate and key in the data directory, owned by the server's
+  // user: PostgreSQL refuses a key that others (or its group) can read.
+  Status InstallTlsFiles() const {
+    const std::pair<std::string, const char*> files[] = {{tls->cert_file, "server.crt"},
+                                                         {tls->key_file, "server.key"}};
+    for (const auto& [from, name] : files) {
+      const std::string to = data_dir + "/" + name;
+      std::error_code ec;
+      fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
+      if (ec) return IoError("cannot copy " + from + " to " + to + ": " + ec.message());
+      if (chmod(to.c_str(), 0600) != 0) return IoError("cannot chmod " + to);
+      if (run_as && chown(to.c_str(), run_as->uid, run_as->gid) != 0) return IoError("cannot chown " + to);
+    }
+    return Status::Ok();
+  }
+
+  // Socket connections stay trusted (pg_ctl -w probes them); loopback TCP
+  // must use TLS when tls->require, plain connections being rejected outright.
+  Status WriteHba() const {
+    const char* tcp = tls->require ? "hostssl" : "host";
+    std::ofstream out(data_dir + "/pg_hba.conf", std::ios::trunc);
+    out << "# shardcast test harness (TLS)\n"
+        << "local all all trust\n"
+        << "local replication all trust\n"
+        << tcp << " all all 127.0.0.1/32 trust\n"
+        << tcp << " replication all 127.0.0.1/32 trust\n";
+    if (tls->require) {
+      out << "hostnossl all all 127.0.0.1/32 reject\n"
+          << "hostnossl replication all 127.0.0.1/32 reject\n";
+    }
+    out.close();
+    if (!out) return IoError("cannot write " + data_dir + "/pg_hba.conf");
     return Status::Ok();
   }
 
@@ -184,6 +226,7 @@ StatusOr<std::unique_ptr<PgServer>> PgServer::Start(Options options) {
   server->impl_ = std::make_unique<Impl>();
   Impl& s = *server->impl_;
   s.extra_conf = std::move(options.extra_conf);
+  s.tls = std::move(options.tls);
   SC_ASSIGN_OR_RETURN(s.bin_dir, FindBinDir());
 
   std::string tmpl = (fs::temp_directory_path() / "shardcast-pg-XXXXXX").string();
@@ -203,6 +246,10 @@ StatusOr<std::unique_ptr<PgServer>> PgServer::Start(Options options) {
                              "UTF8", "--locale=C", "--no-instructions"})
                          .Prefixed("initdb"));
   s.base_conf = ReadFile(s.data_dir + "/postgresql.conf");
+  if (s.tls) {
+    SC_RETURN_IF_ERROR(s.InstallTlsFiles().Prefixed("TLS files"));
+    SC_RETURN_IF_ERROR(s.WriteHba());
+  }
 
   // The port is free when probed but may be taken before the server binds it.
   Status last;
@@ -232,7 +279,9 @@ const std::string& PgServer::data_dir() const {
 }
 
 std::string PgServer::Dsn(const std::string& db) const {
-  return "host=127.0.0.1 port=" + std::to_string(impl_->port) + " user=postgres dbname=" + db;
+  std::string dsn = "host=127.0.0.1 port=" + std::to_string(impl_->port) + " user=postgres dbname=" + db;
+  if (impl_->tls) dsn += " sslmode=require";
+  return dsn;
 }
 
 Status PgServer::CreateDatabase(const std::string& db) {
