@@ -30,29 +30,46 @@ struct Built {
   std::size_t statements = 0;
 };
 
-// Builds the SQL of one batch (one routed transaction) for shard 0.
-Built BuildBatch(const std::vector<TableSpec>& tables, const RoutedTransaction& rt) {
-  Built b;
-  SqlBuilder builder(tables, kMaxStatementBytes, [&b](SqlChunk& chunk) {
-    ++b.chunks;
-    b.bytes += chunk.sql.size();
-    b.statements += chunk.statements.size();
-    for (const auto& s : chunk.statements) b.rows += s.rows;
-    benchmark::DoNotOptimize(chunk.sql.data());
-    return Status::Ok();
-  });
-  const Transaction& txn = *rt.txn;
-  Status s = builder.AddStatement("BEGIN", "BEGIN");
-  for (std::size_t i = 0; s.ok() && i < txn.changes.size(); ++i) {
-    const ShardAction action = ActionFor(txn.changes[i], rt.placements[i], 0);
-    if (action != ShardAction::kSkip) s = builder.Add(action, txn.changes[i], rt.placements[i], txn.end_lsn);
+// Builds the SQL of batches for shard 0 the way ShardSink::Apply does: one
+// builder for the sink's lifetime, Reset per batch, and a sender that swaps
+// in the buffer of the chunk sent before (ShardSink keeps it as in flight).
+class BatchBuilder {
+ public:
+  explicit BatchBuilder(const std::vector<TableSpec>& tables)
+      : builder_(tables, kMaxStatementBytes, [this](SqlChunk& chunk) {
+          ++built_.chunks;
+          built_.bytes += chunk.sql.size();
+          built_.statements += chunk.statements.size();
+          for (const auto& s : chunk.statements) built_.rows += s.rows;
+          benchmark::DoNotOptimize(chunk.sql.data());
+          in_flight_.sql.clear();
+          in_flight_.statements.clear();
+          std::swap(in_flight_, chunk);
+          return Status::Ok();
+        }) {}
+
+  Built Build(const RoutedTransaction& rt) {
+    built_ = {};
+    builder_.Reset();
+    const Transaction& txn = *rt.txn;
+    Status s = builder_.AddStatement("BEGIN", "BEGIN");
+    for (std::size_t i = 0; s.ok() && i < txn.changes.size(); ++i) {
+      const ShardAction action = ActionFor(txn.changes[i], rt.placements[i], 0);
+      if (action != ShardAction::kSkip)
+        s = builder_.Add(action, txn.changes[i], rt.placements[i], txn.end_lsn);
+    }
+    if (s.ok()) s = builder_.AddStatement(kProgressSql, "progress row", txn.end_lsn);
+    if (s.ok()) s = builder_.AddStatement("COMMIT", "COMMIT", txn.end_lsn);
+    if (s.ok()) s = builder_.Finish();
+    built_.status = s;
+    return built_;
   }
-  if (s.ok()) s = builder.AddStatement(kProgressSql, "progress row", txn.end_lsn);
-  if (s.ok()) s = builder.AddStatement("COMMIT", "COMMIT", txn.end_lsn);
-  if (s.ok()) s = builder.Finish();
-  b.status = s;
-  return b;
-}
+
+ private:
+  Built built_;
+  SqlChunk in_flight_;
+  SqlBuilder builder_;
+};
 
 // Arg: 0 inserts only (one multi-row INSERT), 1 mixed (per ten rows six
 // inserts, three updates, one delete: INSERT groups, one UPDATE per row,
@@ -69,7 +86,8 @@ void BM_ApplyBatchSql(benchmark::State& state) {
 
   // Checked once: every row of the batch is in the SQL, and inserts are grouped
   // (BEGIN, one INSERT, progress, COMMIT).
-  const Built first = BuildBatch(tables, rt);
+  BatchBuilder batches(tables);
+  const Built first = batches.Build(rt);
   if (!first.status.ok()) {
     state.SkipWithError(first.status.ToString().c_str());
     return;
@@ -79,7 +97,7 @@ void BM_ApplyBatchSql(benchmark::State& state) {
     return;
   }
 
-  for (auto _ : state) benchmark::DoNotOptimize(BuildBatch(tables, rt));
+  for (auto _ : state) benchmark::DoNotOptimize(batches.Build(rt));
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * kTxnRows));
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * first.bytes));
   state.counters["statements"] = static_cast<double>(first.statements);

@@ -16,7 +16,9 @@ std::string CreateProgressSql() {
 
 }  // namespace
 
-ShardSink::ShardSink(Options options) : options_(std::move(options)) {}
+ShardSink::ShardSink(Options options)
+    : options_(std::move(options)),
+      builder_(options_.tables, options_.max_statement_bytes, [this](SqlChunk& c) { return SendChunk(c); }) {}
 
 StatusOr<Lsn> ShardSink::Open() {
   Close();
@@ -167,8 +169,8 @@ Status ShardSink::Apply(const TxnBatch& batch) {
   // statements (pipeline mode needs Parse/Bind/Execute per statement), and
   // PQgetResult still yields one result per statement, so a failure is
   // pinned to its statement.
-  SqlBuilder builder(options_.tables, options_.max_statement_bytes,
-                     [this](SqlChunk& chunk) { return SendChunk(chunk); });
+  SqlBuilder& builder = builder_;
+  builder.Reset();
   for (const auto& routed : batch) {
     if (routed == nullptr || routed->txn == nullptr)
       return Fail(Internal("Apply: empty transaction in batch"));
@@ -254,7 +256,7 @@ Status ShardSink::SendChunk(SqlChunk& chunk) {
     return ResultError(conn_.get(), nullptr, "applying to " + options_.destination + ": sending");
   }
   const bool commits = !chunk.statements.empty() && chunk.statements.back().subject == "COMMIT";
-  in_flight_ = std::move(chunk);
+  std::swap(in_flight_, chunk);  // Drain cleared in_flight_: the builder reuses its buffer
   has_in_flight_ = true;
   if (!commits) KillPoint("apply.mid_transaction");
   return Status::Ok();
@@ -295,7 +297,8 @@ Status ShardSink::Drain() {
                               "applying to " + options_.destination + ": " + std::to_string(done) + " of " +
                                   std::to_string(in_flight_.statements.size()) + " statements answered");
   }
-  in_flight_ = {};
+  in_flight_.sql.clear();  // keeps the capacity for the next chunk
+  in_flight_.statements.clear();
   return first_error;
 }
 

@@ -43,6 +43,8 @@ class ShardSink : public Sink {
 
   explicit ShardSink(Options options);
   ~ShardSink() override = default;
+  ShardSink(const ShardSink&) = delete;  // builder_'s sender points at this object
+  ShardSink& operator=(const ShardSink&) = delete;
 
   const std::string& id() const override { return options_.destination; }
 
@@ -86,6 +88,7 @@ class ShardSink : public Sink {
 
   Options options_;
   PgConnPtr conn_;
+  SqlBuilder builder_;  // reused by every Apply (see SqlBuilder::Sender)
 
   std::shared_ptr<const Ring> ring_;  // the ring whose index is cached (held so its address stays unique)
   std::int32_t index_ = -1;           // this shard's index in ring_->shards(), -1 if absent

@@ -399,8 +399,22 @@ std::string_view SqlBuilder::Closer(Group kind, const RelationSql& sql) {
 Status SqlBuilder::Flush() {
   if (chunk_.empty()) return Status::Ok();
   Status s = sender_(chunk_);
-  chunk_ = SqlChunk{};
+  chunk_.sql.clear();  // keeps the capacity: large strings are costly to fault in again
+  chunk_.statements.clear();
   return s;
+}
+
+void SqlBuilder::Reset() {
+  relations_.clear();
+  chunk_.sql.clear();
+  chunk_.statements.clear();
+  stmt_.clear();
+  stmt_info_ = {};
+  group_ = Group::kNone;
+  group_rel_ = nullptr;
+  group_sql_ = nullptr;
+  group_keys_.clear();
+  bytes_built_ = 0;
 }
 
 Status SqlBuilder::Finish() {

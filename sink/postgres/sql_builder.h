@@ -53,7 +53,10 @@ void AppendValue(std::string& out, const Value& value);
 class SqlBuilder {
  public:
   // Receives each full chunk; a failure stops the build and is returned by
-  // the Add* or Finish call that triggered it. The chunk may be moved from.
+  // the Add* or Finish call that triggered it. The sender may take the chunk
+  // by swapping in a spare one of its own: the builder clears what it gets
+  // back and builds into it, so two buffers alternate and no batch pays for
+  // allocating (and faulting in) its SQL text afresh.
   using Sender = std::function<Status(SqlChunk&)>;
 
   // tables: the configured tables (to resolve TRUNCATE targets); must outlive
@@ -71,6 +74,10 @@ class SqlBuilder {
 
   // Closes an open grouped statement and sends what remains.
   Status Finish();
+
+  // Starts over for a new batch: forgets unsent SQL and the cached relations
+  // (the Change objects they came from may be gone), keeps the buffers.
+  void Reset();
 
   // Bytes of SQL generated so far (sent or not).
   std::size_t bytes_built() const { return bytes_built_; }

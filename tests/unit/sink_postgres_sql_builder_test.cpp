@@ -292,6 +292,45 @@ TEST_F(SqlBuilderTest, SenderFailureStopsTheBuild) {
   EXPECT_EQ(s.code(), Code::kUnavailable);
 }
 
+TEST_F(SqlBuilderTest, ReusedAcrossBatchesWithASwappingSenderBuildsEachBatchAlone) {
+  // As ShardSink uses it: one builder, Reset per batch, a sender that swaps
+  // the chunk with its previous (cleared) one to reuse the buffer.
+  SqlChunk in_flight;
+  std::vector<std::string> sent;
+  SqlBuilder b(tables_, 1 << 20, [&](SqlChunk& chunk) {
+    sent.push_back(chunk.sql);
+    in_flight.sql.clear();
+    in_flight.statements.clear();
+    std::swap(in_flight, chunk);
+    return Status::Ok();
+  });
+  std::vector<Change> first = {Insert(items_, {T("1"), T("a"), T("x")}),
+                               Insert(items_, {T("2"), T("b"), T("y")})};
+  ASSERT_TRUE(b.Add(ShardAction::kInsert, first[0], p_items_, 0x10).ok());
+  ASSERT_TRUE(b.Add(ShardAction::kInsert, first[1], p_items_, 0x10).ok());
+  ASSERT_TRUE(b.Finish().ok());
+  // An unfinished group left by a failed batch must not leak into the next.
+  ASSERT_TRUE(b.Add(ShardAction::kInsert, first[0], p_items_, 0x18).ok());
+  b.Reset();
+  {
+    // The next batch's relation may live at another address with other columns.
+    auto items2 = MakeRelation("public", "items", {"id", "name"});
+    Change d = Delete(items2, {T("3"), Value::Null()});
+    Change i = Insert(items2, {T("4"), T("d")});
+    ASSERT_TRUE(b.Add(ShardAction::kDelete, d, p_items_, 0x20).ok());
+    ASSERT_TRUE(b.Add(ShardAction::kInsert, i, p_items_, 0x20).ok());
+    ASSERT_TRUE(b.Finish().ok());
+  }
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(
+      sent[0],
+      "INSERT INTO \"public\".\"items\" (\"id\",\"name\",\"body\") VALUES ('1','a','x'),('2','b','y');\n");
+  EXPECT_EQ(sent[1],
+            "DELETE FROM \"public\".\"items\" WHERE \"id\" IN ('3');\n"
+            "INSERT INTO \"public\".\"items\" (\"id\",\"name\") VALUES ('4','d');\n");
+  EXPECT_EQ(in_flight.statements.size(), 2u);
+}
+
 constexpr const char* kItemsUpsertTail =
     " ON CONFLICT (\"id\") DO UPDATE SET \"name\"=EXCLUDED.\"name\",\"body\"=EXCLUDED.\"body\"";
 
