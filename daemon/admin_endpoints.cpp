@@ -44,18 +44,19 @@ json JobJson(const BackfillJob& job, const JobBoard* board) {
 AdminResponse StartSnapshot(const AdminContext& ctx, const AdminRequest& req) {
   json body = req.body.empty() ? json::object() : json::parse(req.body, nullptr, false);
   if (body.is_discarded() || !body.is_object()) return Error(400, "the body must be a JSON object");
+  const std::shared_ptr<const Config> config = ctx.config();
   std::vector<const TableConfig*> tables;
   if (body.contains("tables") && body["tables"].is_array() && !body["tables"].empty()) {
     for (const auto& n : body["tables"]) {
       if (!n.is_string()) return Error(400, "tables must be a list of table names");
-      const TableConfig* t = FindConfiguredTable(*ctx.config, n.get<std::string>());
+      const TableConfig* t = FindConfiguredTable(*config, n.get<std::string>());
       if (t == nullptr)
         return Error(404, "table " + n.get<std::string>() +
-                              " is not in the configuration's tables: add it there (and restart) first");
+                              " is not in the configuration's tables: add it there (and reload) first");
       tables.push_back(t);
     }
   } else {
-    for (const auto& t : ctx.config->tables) tables.push_back(&t);
+    for (const auto& t : config->tables) tables.push_back(&t);
   }
   auto jobs = LoadJobsInOrder(*ctx.store);
   if (!jobs.ok()) return Error(500, jobs.status().message());

@@ -10,6 +10,8 @@
 //   GET  /ring    -> {"epoch":1,"vnodes_per_weight":1024,"shards":[{"id":"s0","weight":1}]}
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "checkpoint/store.h"
@@ -22,7 +24,9 @@
 namespace shardcast {
 
 struct AdminContext {
-  const Config* config = nullptr;
+  // The configuration in force, asked per request: a SIGHUP that adds tables
+  // replaces it while the server runs.
+  std::function<std::shared_ptr<const Config>()> config;
   CheckpointStore* store = nullptr;
   ApplyHold* hold = nullptr;
   JobBoard* board = nullptr;

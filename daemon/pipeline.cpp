@@ -37,7 +37,8 @@ std::string DbNameOf(const std::string& dsn) {
 
 }  // namespace
 
-Pipeline::Pipeline(Config config, const std::atomic<bool>* stop) : config_(std::move(config)), stop_(stop) {}
+Pipeline::Pipeline(Config config, const std::atomic<bool>* stop)
+    : config_(std::move(config)), stop_(stop), published_(std::make_shared<const Config>(config_)) {}
 Pipeline::~Pipeline() {
   if (admin_) admin_->Stop();
 }
@@ -45,10 +46,86 @@ Pipeline::~Pipeline() {
 Status Pipeline::StartAdmin() {
   SC_ASSIGN_OR_RETURN(std::string token, ReadAdminToken(config_.admin_token_file));
   admin_ = std::make_unique<AdminServer>(config_.admin_listen, token);
-  RegisterAdminEndpoints(*admin_, AdminContext{&config_, store_.get(), &hold_, &board_, &status_});
+  auto config = [this] {
+    std::lock_guard lock(reload_mu_);
+    return published_;
+  };
+  RegisterAdminEndpoints(*admin_, AdminContext{config, store_.get(), &hold_, &board_, &status_});
   SC_RETURN_IF_ERROR(admin_->Start().Prefixed("admin.listen"));
   spdlog::info("admin API listening on {}", config_.admin_listen);
   return Status::Ok();
+}
+
+void Pipeline::RequestTablesReload(Config reloaded) {
+  std::lock_guard lock(reload_mu_);
+  pending_tables_ = std::move(reloaded.tables);
+  restart_session_.store(true);
+}
+
+std::vector<TableConfig> Pipeline::tables_in_force() const {
+  std::lock_guard lock(reload_mu_);
+  return published_->tables;
+}
+
+std::optional<std::vector<TableConfig>> Pipeline::TakeReload() {
+  std::lock_guard lock(reload_mu_);
+  auto tables = std::move(pending_tables_);
+  pending_tables_.reset();
+  restart_session_.store(false);
+  return tables;
+}
+
+void Pipeline::PublishConfig() {
+  auto copy = std::make_shared<const Config>(config_);
+  std::lock_guard lock(reload_mu_);
+  published_ = std::move(copy);
+}
+
+void Pipeline::ReportAddedTables(const Config& before) const {
+  std::vector<std::string> added;
+  for (const auto& t : config_.tables) {
+    const std::string name = t.schema + "." + t.name;
+    if (FindConfiguredTable(before, name) == nullptr) added.push_back(name);
+  }
+  const std::string cfg = config_.path.empty() ? "FILE" : config_.path;
+  if (!config_.source.create) {
+    // Nothing adds them for us: changes of a table the publication lacks never arrive.
+    std::vector<std::string> missing;
+    auto conn = ConnectPinned(source_dsn_, false, "the source");
+    for (const auto& name : added) {
+      if (!conn.ok()) break;
+      const auto dot = name.find('.');
+      auto res = ExecSql(
+          conn->get(),
+          "SELECT 1 FROM pg_publication_tables WHERE pubname = " + QuoteLiteral(config_.source.publication) +
+              " AND schemaname = " + QuoteLiteral(name.substr(0, dot)) +
+              " AND tablename = " + QuoteLiteral(name.substr(dot + 1)),
+          "reading the publication");
+      if (res.ok() && PQntuples(res->get()) == 0) missing.push_back(name);
+    }
+    std::string list;
+    for (const auto& name : missing) {
+      const auto dot = name.find('.');
+      list += (list.empty() ? "" : ", ") + QuoteIdent(name.substr(0, dot)) + "." +
+              QuoteIdent(name.substr(dot + 1));
+    }
+    if (!conn.ok())
+      spdlog::warn("reload: source.create is false: publication {} must include the added table(s) ({})",
+                   config_.source.publication, conn.status().ToString());
+    else if (!missing.empty())
+      spdlog::warn(
+          "reload: source.create is false and publication {} does not include the added table(s): their "
+          "changes do not arrive until the publication's owner runs ALTER PUBLICATION {} ADD TABLE {};",
+          config_.source.publication, QuoteIdent(config_.source.publication), list);
+  }
+  // As on a restart: only the first start takes a snapshot, later tables are
+  // streamed from now on.
+  for (const auto& name : added)
+    spdlog::warn(
+        "reload: existing rows of {} (written before it joined the publication) are not on the shards nor in "
+        "the feed; seed them with: shardcast snapshot -c {} --table {} (the shard tables must exist: "
+        "shardcast check -c {} --create-missing creates them)",
+        name, cfg, name, cfg);
 }
 
 bool Pipeline::SleepUnlessStopped(milliseconds d) const {
@@ -112,9 +189,23 @@ Status Pipeline::Run() {
   milliseconds backoff(500);
   std::string last_error;
   bool prepared = false;
+  std::optional<Config> before_reload;     // the configuration in force while a reload is applied
   std::unique_ptr<SourceSampler> sampler;  // source lag, from the first Prepare on
   while (!stop_->load()) {
+    if (auto tables = TakeReload()) {
+      if (!before_reload) before_reload = config_;
+      config_.tables = std::move(*tables);
+      prepared = false;
+    }
     Status s = prepared ? Status::Ok() : Prepare();
+    if (!s.ok() && before_reload && !Retryable(s)) {
+      // A table the source lacks (or without a primary key...) must not
+      // stop a daemon that was streaming: back to the tables in force.
+      spdlog::error("reload: {}; keeping the tables in force", s.ToString());
+      config_ = std::move(*before_reload);
+      before_reload.reset();
+      continue;
+    }
     if (s.ok() && !prepared) {
       auto dlq = MakeDeadLetterQueue(config_, tables_, source_db_);
       if (!dlq.ok()) return dlq.status().Prefixed("on_error: dead_letter");
@@ -126,17 +217,27 @@ Status Pipeline::Run() {
       st.slot = config_.source.slot;
       st.ring_epoch = ring_->epoch();
       st.ring_vnodes_per_weight = ring_->vnodes_per_weight();
+      st.ring_shards.clear();
       for (const auto& shard : ring_->shards())
         st.ring_shards.push_back(shard.id + ":" + std::to_string(shard.weight));
       status_.Publish(std::move(st));
+      PublishConfig();
+      if (before_reload) {
+        ReportAddedTables(*before_reload);
+        before_reload.reset();
+        spdlog::info("reload: applied; streaming {} table(s)", tables_.size());
+      }
     }
     if (s.ok()) {
       prepared = true;
-      StreamSession session(config_, source_dsn_, source_db_, *router_, *store_, stop_,
-                            SessionShared{&hold_, &board_, dead_letter_.get(), &status_});
+      SessionShared shared{&hold_, &board_, dead_letter_.get(), &status_};
+      shared.restart = &restart_session_;
+      StreamSession session(config_, source_dsn_, source_db_, *router_, *store_, stop_, shared);
       const auto started = std::chrono::steady_clock::now();
       s = session.Run();
-      if (s.ok()) return s;  // stopped on request
+      // Stopped on request: SIGTERM ends Run, a reload goes round again.
+      if (s.ok() && (stop_->load() || !restart_session_.load())) return s;
+      if (s.ok()) continue;
       // A session that streamed for a while starts the backoff over.
       if (std::chrono::steady_clock::now() - started > std::chrono::minutes(1)) backoff = milliseconds(500);
     }

@@ -17,12 +17,12 @@ namespace shardcast {
 namespace {
 
 // The "supervisor" thread beside the pipeline: systemd notifications from the
-// status board, and SIGHUP reloads (which touch only logging, never the
-// pipeline's objects).
+// status board, and SIGHUP reloads. A reload touches logging itself and hands
+// added tables to the pipeline (RequestTablesReload), never its objects.
 class Supervisor {
  public:
-  Supervisor(SystemdNotifier* notifier, const StatusBoard* board, const SignalFlags* flags, Config running)
-      : notifier_(notifier), board_(board), flags_(flags), running_(std::move(running)) {}
+  Supervisor(SystemdNotifier* notifier, Pipeline* pipeline, const SignalFlags* flags, Config running)
+      : notifier_(notifier), pipeline_(pipeline), flags_(flags), running_(std::move(running)) {}
   ~Supervisor() { Stop(); }
 
   Status Start() {
@@ -45,10 +45,12 @@ class Supervisor {
     std::unique_lock lock(mu_);
     while (!done_) {
       lock.unlock();
-      notifier_->Tick(*board_, std::chrono::steady_clock::now());
+      notifier_->Tick(pipeline_->status_board(), std::chrono::steady_clock::now());
       if (const int reloads = flags_->reloads.load(); reloads != reloads_seen) {
         reloads_seen = reloads;  // several SIGHUPs in one tick are one reload
-        ReloadConfig(&running_);
+        // Compared with what streams: a reload the pipeline rejected is not in force.
+        running_.tables = pipeline_->tables_in_force();
+        if (auto next = ReloadConfig(&running_)) pipeline_->RequestTablesReload(std::move(*next));
       }
       lock.lock();
       cv_.wait_for(lock, notifier_->tick_interval(), [this] { return done_; });
@@ -56,7 +58,7 @@ class Supervisor {
   }
 
   SystemdNotifier* notifier_;
-  const StatusBoard* board_;
+  Pipeline* pipeline_;
   const SignalFlags* flags_;
   Config running_;
   std::mutex mu_;
@@ -81,7 +83,7 @@ int RunDaemon(const Config& config) {
     spdlog::info("systemd notifications on; watchdog {} ms",
                  std::chrono::duration_cast<std::chrono::milliseconds>(notifier.watchdog_interval()).count());
   Pipeline pipeline(config, &flags.stop);
-  Supervisor supervisor(&notifier, &pipeline.status_board(), &flags, config);
+  Supervisor supervisor(&notifier, &pipeline, &flags, config);
   if (Status s = supervisor.Start(); !s.ok()) {
     spdlog::critical("{}", s.ToString());
     return ExitCodeFor(s);

@@ -26,28 +26,42 @@ std::string TableName(const TableConfig& t) {
   return t.schema + "." + t.name;
 }
 
-// "tables (added a, b; removed c; changed d)".
-std::string TablesChange(const Config& running, const Config& reloaded) {
+struct TablesDiff {
   std::vector<std::string> added, removed, changed;
+};
+
+TablesDiff DiffTables(const Config& running, const Config& reloaded) {
+  TablesDiff d;
   for (const auto& t : reloaded.tables) {
     const TableConfig* old = FindConfiguredTable(running, TableName(t));
     if (old == nullptr)
-      added.push_back(TableName(t));
+      d.added.push_back(TableName(t));
     else if (std::tie(old->reference, old->shard_key) != std::tie(t.reference, t.shard_key))
-      changed.push_back(TableName(t));
+      d.changed.push_back(TableName(t));
   }
   for (const auto& t : running.tables)
-    if (FindConfiguredTable(reloaded, TableName(t)) == nullptr) removed.push_back(TableName(t));
+    if (FindConfiguredTable(reloaded, TableName(t)) == nullptr) d.removed.push_back(TableName(t));
+  return d;
+}
+
+std::string Join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// "tables (added a, b; removed c; changed d)".
+std::string TablesChange(const Config& running, const Config& reloaded) {
+  const TablesDiff d = DiffTables(running, reloaded);
   std::string out;
   auto part = [&out](const char* what, const std::vector<std::string>& names) {
     if (names.empty()) return;
     out += out.empty() ? "" : "; ";
-    out += what;
-    for (std::size_t i = 0; i < names.size(); ++i) out += (i == 0 ? " " : ", ") + names[i];
+    out += std::string(what) + " " + Join(names);
   };
-  part("added", added);
-  part("removed", removed);
-  part("changed", changed);
+  part("added", d.added);
+  part("removed", d.removed);
+  part("changed", d.changed);
   return out.empty() ? "" : "tables (" + out + ")";
 }
 
@@ -128,11 +142,20 @@ std::vector<std::string> RestartOnlyChanges(const Config& a, const Config& b) {
   return keys;
 }
 
-void ReloadConfig(Config* running) {
+std::vector<std::string> LiveAddableTables(const Config& running, const Config& reloaded) {
+  TablesDiff d = DiffTables(running, reloaded);
+  if (d.added.empty() || !d.removed.empty() || !d.changed.empty()) return {};
+  Config same_tables = reloaded;
+  same_tables.tables = running.tables;
+  if (!RestartOnlyChanges(running, same_tables).empty()) return {};
+  return std::move(d.added);
+}
+
+std::optional<Config> ReloadConfig(Config* running) {
   auto loaded = LoadConfigFile(running->path);
   if (!loaded.ok()) {
     spdlog::error("reload: {}; keeping the configuration in force", loaded.status().message());
-    return;
+    return std::nullopt;
   }
   const Config& next = *loaded;
   if (next.log_json != running->log_json) {
@@ -154,11 +177,16 @@ void ReloadConfig(Config* running) {
   std::vector<std::string> keys = RestartOnlyChanges(*running, next);
   if (keys.empty()) {
     spdlog::info("reload: {} applied", running->path);
-    return;
+    return std::nullopt;
   }
-  std::string list;
-  for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
-  spdlog::warn("reload: changed settings that cannot be applied live: {}; a restart applies them", list);
+  if (const auto added = LiveAddableTables(*running, next); !added.empty()) {
+    spdlog::info("reload: table(s) {} added; restarting the stream session to include them", Join(added));
+    running->tables = next.tables;
+    return next;
+  }
+  spdlog::warn("reload: changed settings that cannot be applied live: {}; a restart applies them",
+               Join(keys));
+  return std::nullopt;
 }
 
 }  // namespace shardcast

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,14 +28,23 @@ Status StartSignalThread(SignalFlags* flags);
 Status StartSignalThread(SignalFlags* flags, std::function<void()> on_stop);
 
 // What SIGHUP does. Re-reads running->path; applies log.level and log.format
-// live (logging each change) and copies them into *running; logs once, at
+// live (logging each change) and copies them into *running. When the only
+// other change is tables added (LiveAddableTables), logs that the stream
+// session restarts to include them, copies the tables into *running and
+// returns the reloaded configuration: the caller hands it to the pipeline,
+// which logs "reload: applied" once they stream. Otherwise logs once, at
 // warning, the keys that differ but only take effect after a restart
-// (*running keeps their values in force). A file that no longer loads is
-// logged as an error and changes nothing.
-void ReloadConfig(Config* running);
+// (*running keeps their values in force) and returns nullopt. A file that no
+// longer loads is logged as an error and changes nothing.
+std::optional<Config> ReloadConfig(Config* running);
 
 // The keys other than log.* whose values differ, as a reader wants them in
 // that warning: "tables (added public.b)", "shards", "kafka.brokers", ...
 std::vector<std::string> RestartOnlyChanges(const Config& running, const Config& reloaded);
+
+// The tables ("schema.table") reloaded adds to running, when adding them is
+// the only difference RestartOnlyChanges would name (no table removed or
+// changed, nothing else); empty otherwise.
+std::vector<std::string> LiveAddableTables(const Config& running, const Config& reloaded);
 
 }  // namespace shardcast

@@ -250,7 +250,7 @@ void StreamSession::UpdateHold(bool waiting) {
 Status StreamSession::WaitWhileHeld(const Transaction& txn) {
   if (shared_.hold == nullptr || txn.changes.empty()) return Status::Ok();
   while (shared_.hold->MustWait(txn.end_lsn)) {
-    if (stop_->load()) return Status::Ok();
+    if (Stopping()) return Status::Ok();
     SC_RETURN_IF_ERROR(CheckWorkers());
     UpdateHold(true);
     SC_RETURN_IF_ERROR(stream_->SendStatus(false));
@@ -337,7 +337,7 @@ Status StreamSession::ReadLoop() {
   last_message_ = Clock::now();
   if (DeliveryTracker* tracker = TrackerOf(shared_)) tracker->Reset();
   PublishStatus();
-  while (!stop_->load()) {
+  while (!Stopping()) {
     Beat();
     SC_RETURN_IF_ERROR(CheckWorkers());
     SC_ASSIGN_OR_RETURN(auto msg, stream_->Next(kPollInterval));
@@ -361,7 +361,7 @@ Status StreamSession::ReadLoop() {
 
 Status StreamSession::DispatchSpilled(SpilledTransaction& spilled) {
   auto last_status = Clock::now();
-  while (!stop_->load()) {
+  while (!Stopping()) {
     auto piece = spilled.NextPiece();
     if (!piece.ok()) return piece.status().Prefixed("reading back a spilled transaction");
     if (*piece == nullptr) break;
@@ -384,7 +384,7 @@ Status StreamSession::Dispatch(std::shared_ptr<Transaction> txn) {
       return s.Prefixed("backfill at the transaction ending at " + FormatLsn(end));
   }
   SC_RETURN_IF_ERROR(WaitWhileHeld(*txn));
-  if (stop_->load()) return Status::Ok();
+  if (Stopping()) return Status::Ok();
   // An idle keepalive's empty transaction has no commit time: not counted.
   const std::int64_t commit_us = txn->commit_time_us;
   DeliveryTracker* tracker = TrackerOf(shared_);
@@ -402,7 +402,7 @@ Status StreamSession::PushToAll(const std::shared_ptr<const RoutedTransaction>& 
     // While a queue is full, keep the walsender from timing us out.
     while (!w->Push(routed, kPollInterval)) {
       SC_RETURN_IF_ERROR(CheckWorkers());
-      if (stop_->load()) return Status::Ok();  // replay covers what was not queued
+      if (Stopping()) return Status::Ok();  // replay covers what was not queued
       SC_RETURN_IF_ERROR(stream_->SendStatus(false));
       if (Clock::now() - last_checkpoint_ >= kCheckpointInterval) SC_RETURN_IF_ERROR(Checkpoint());
     }

@@ -34,6 +34,9 @@ struct SessionShared {
   JobBoard* board = nullptr;
   DeadLetterQueue* dead_letter = nullptr;  // on_error: dead_letter, else nullptr
   StatusBoard* status = nullptr;           // what /status, /readyz, metrics and systemd show
+  // Set to end this session as stop does, not the process (a reload that
+  // adds tables); nullptr: only stop ends it.
+  const std::atomic<bool>* restart = nullptr;
 };
 
 class StreamSession {
@@ -43,7 +46,8 @@ class StreamSession {
                 SessionShared shared);
   ~StreamSession();
 
-  // Runs until *stop (ok, after draining and checkpointing) or a failure.
+  // Runs until *stop or *shared.restart (ok, after draining and
+  // checkpointing) or a failure.
   Status Run();
 
  private:
@@ -71,6 +75,7 @@ class StreamSession {
   // Saves changed progress (one synced batch), then confirms the minimum to the slot.
   Status Checkpoint();
   void Shutdown(bool drain);
+  bool Stopping() const { return stop_->load() || (shared_.restart != nullptr && shared_.restart->load()); }
   // The loop's pulse, and the status snapshot others read (status_board.h).
   void Beat();
   void PublishStatus();
