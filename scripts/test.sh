@@ -33,6 +33,12 @@ run_suite() {
     echo "=== ${name}: snapshot benchmark, smoke run"
     "build/${name}/bench/snapshot_bench" --rows 3000 --runs 1 >/dev/null
   fi
+  if [ "${name}" = "release" ] && [ -x "build/${name}/bench/cdc_bench" ]; then
+    # Every path and mode on a tiny W2 (inserts, updates, deletes) and the latency runs; every
+    # destination is still checked (numbers: scripts/bench-cdc.sh).
+    echo "=== ${name}: CDC benchmark, smoke run"
+    "build/${name}/bench/cdc_bench" --rows 1000 --only W2 --latency-seconds 1 >/dev/null
+  fi
 }
 
 # The fuzz targets, built with clang, each run for a fixed number of inputs
