@@ -270,6 +270,7 @@ Status StreamSession::Run() {
   SC_RETURN_IF_ERROR(stream_->Start(config_.source.slot, config_.source.publication, start_lsn_));
   stream_->SetFlushLsn(start_lsn_);
   last_pushed_lsn_ = start_lsn_;
+  SC_RETURN_IF_ERROR(checkpoints_.Start());
   spdlog::info("streaming from slot {} at {} to {} destination(s)", config_.source.slot,
                FormatLsn(start_lsn_), workers_.size());
   SC_RETURN_IF_ERROR(StartBackfill());
@@ -277,7 +278,7 @@ Status StreamSession::Run() {
   // After a destination came back, the others finish what they have: the
   // replay then skips it.
   Shutdown(status.ok() || recovered_);
-  Status cp = Checkpoint();
+  Status cp = Checkpoint(/*wait=*/true);
   if (status.ok()) status = cp;
   return status;
 }
@@ -433,7 +434,7 @@ Status StreamSession::CheckWorkers() {
   return Status::Ok();
 }
 
-Status StreamSession::Checkpoint() {
+Status StreamSession::Checkpoint(bool wait) {
   last_checkpoint_ = Clock::now();
   Beat();
   PublishStatus();
@@ -446,20 +447,25 @@ Status StreamSession::Checkpoint() {
     auto it = saved_progress_.find(w->id());
     if (it == saved_progress_.end() || it->second < d) changed[w->id()] = d;
   }
-  if (!changed.empty()) {
-    KillPoint("checkpoint.before_save");
-    const auto write_started = Clock::now();
-    Status s = store_.SaveProgress(changed);
-    if (shared_.status != nullptr && shared_.status->metrics() != nullptr)
-      shared_.status->metrics()->ObserveCheckpointWrite(
-          std::chrono::duration<double>(Clock::now() - write_started).count());
-    if (!s.ok()) return s.Prefixed("writing the checkpoint");
-    for (const auto& [id, lsn] : changed) saved_progress_[id] = lsn;
-    KillPoint("checkpoint.after_save");
-  }
   // Confirm only what every destination has made durable (and, for Kafka,
-  // what the store now records).
-  if (stream_ && min_durable != 0 && min_durable != UINT64_MAX) stream_->SetFlushLsn(min_durable);
+  // what the store records: the writer confirms after saving).
+  const Lsn confirm = stream_ && min_durable != UINT64_MAX ? min_durable : 0;
+  if (changed.empty() && confirm == 0 && !wait) return Status::Ok();
+  SC_RETURN_IF_ERROR(checkpoints_.Submit(changed, confirm));
+  for (const auto& [id, lsn] : changed) saved_progress_[id] = lsn;
+  return wait ? checkpoints_.Flush() : Status::Ok();
+}
+
+// On the checkpoint thread (or in Flush).
+Status StreamSession::SaveProgress(const std::map<std::string, Lsn>& changed) {
+  KillPoint("checkpoint.before_save");
+  const auto write_started = Clock::now();
+  Status s = store_.SaveProgress(changed);
+  if (shared_.status != nullptr && shared_.status->metrics() != nullptr)
+    shared_.status->metrics()->ObserveCheckpointWrite(
+        std::chrono::duration<double>(Clock::now() - write_started).count());
+  if (!s.ok()) return s.Prefixed("writing the checkpoint");
+  KillPoint("checkpoint.after_save");
   return Status::Ok();
 }
 
@@ -468,7 +474,7 @@ void StreamSession::Shutdown(bool drain) {
   for (auto& w : workers_) w->RequestStop(drain);  // all wind down at once
   for (auto& w : workers_) w->Stop(drain);
   if (stream_ && drain) {
-    (void)Checkpoint();
+    (void)Checkpoint(/*wait=*/true);
     (void)stream_->SendStatus(false);
   }
   if (stream_) stream_->Close();

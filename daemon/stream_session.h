@@ -19,6 +19,7 @@
 #include "common/status.h"
 #include "daemon/apply_hold.h"
 #include "daemon/backfill_runner.h"
+#include "daemon/checkpoint_writer.h"
 #include "daemon/config.h"
 #include "daemon/job_board.h"
 #include "daemon/status_board.h"
@@ -72,8 +73,10 @@ class StreamSession {
   Status CheckWorkers();
   Status PrepareDecoder();
   Status DispatchSpilled(SpilledTransaction& spilled);
-  // Saves changed progress (one synced batch), then confirms the minimum to the slot.
-  Status Checkpoint();
+  // Saves changed progress (one synced batch), then confirms the minimum to
+  // the slot, on the checkpoint thread; wait: until that is done.
+  Status Checkpoint(bool wait = false);
+  Status SaveProgress(const std::map<std::string, Lsn>& changed);
   void Shutdown(bool drain);
   bool Stopping() const { return stop_->load() || (shared_.restart != nullptr && shared_.restart->load()); }
   // The loop's pulse, and the status snapshot others read (status_board.h).
@@ -94,12 +97,18 @@ class StreamSession {
   std::unique_ptr<BackfillRunner> runner_;
   std::unique_ptr<ReplicationStream> stream_;
   Decoder decoder_;
-  std::map<std::string, Lsn> saved_progress_;
+  std::map<std::string, Lsn> saved_progress_;  // loaded, then as handed to checkpoints_
   Lsn start_lsn_ = 0;
   Lsn last_pushed_lsn_ = 0;
   bool recovered_ = false;  // a destination came back: drain the others before the replay
   std::chrono::steady_clock::time_point last_checkpoint_{};
   std::chrono::steady_clock::time_point last_message_{};
+  // After stream_: stopped (writing what is pending) before it goes.
+  CheckpointWriter checkpoints_{
+      [this](const std::map<std::string, Lsn>& changed) { return SaveProgress(changed); },
+      [this](Lsn lsn) {
+        if (stream_) stream_->SetFlushLsn(lsn);
+      }};
 };
 
 }  // namespace shardcast
