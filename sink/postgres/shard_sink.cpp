@@ -169,6 +169,9 @@ Status ShardSink::Apply(const TxnBatch& batch) {
   // statements (pipeline mode needs Parse/Bind/Execute per statement), and
   // PQgetResult still yields one result per statement, so a failure is
   // pinned to its statement.
+  if (options_.merge && !in_txn_ && merge_fallbacks_ < kMergeFallbacksBeforeGivingUp) {
+    if (std::optional<Status> merged = ApplyMerged(batch, durable)) return *merged;
+  }
   SqlBuilder& builder = builder_;
   builder.Reset();
   for (const auto& routed : batch) {
@@ -234,6 +237,57 @@ Status ShardSink::Apply(const TxnBatch& batch) {
   }
   Status s = CommitThrough(builder, last);
   return s.ok() ? s : Failed(s, 0);
+}
+
+std::optional<Status> ShardSink::ApplyMerged(const TxnBatch& batch, Lsn durable) {
+  net_.Clear();
+  Lsn last = 0;
+  for (const auto& routed : batch) {
+    // Anything unusual goes in order, where it is reported or handled.
+    if (routed == nullptr || routed->txn == nullptr) return std::nullopt;
+    const Transaction& txn = *routed->txn;
+    if (txn.end_lsn <= durable) continue;
+    if (!txn.first_piece || !txn.last_piece || routed->placements.size() != txn.changes.size() ||
+        (options_.dead_letter != nullptr && options_.dead_letter->IsCareful(id(), txn.end_lsn))) {
+      return std::nullopt;
+    }
+    last = txn.end_lsn;
+    const std::int32_t index = IndexIn(routed->ring);
+    if (index < 0) continue;
+    for (std::size_t i = 0; i < txn.changes.size(); ++i) {
+      const ShardAction action = ActionFor(txn.changes[i], routed->placements[i], index);
+      if (!net_.Add(action, txn.changes[i], routed->placements[i], txn.end_lsn)) return std::nullopt;
+    }
+  }
+  if (net_.empty()) return std::nullopt;  // nothing for this shard: in order, which defers the progress bump
+  builder_.Reset();
+  Status s = builder_.AddStatement("BEGIN", "BEGIN");
+  in_txn_ = true;
+  if (s.ok()) s = net_.Emit(builder_);
+  if (s.ok()) s = CommitThrough(builder_, last);
+  net_.Clear();
+  if (s.ok()) return s;
+  if (IsDataError(failed_sqlstate_) && conn_ != nullptr && PQstatus(conn_.get()) == CONNECTION_OK) {
+    // Valid in order but not in this order (a unique or foreign key checked
+    // per row), or a bad row: roll back and apply the same batch in source
+    // order, which tells which (Apply goes on with it).
+    failed_range_ = {0, 0};
+    failed_sqlstate_.clear();
+    in_txn_ = false;
+    auto rolled_back = ExecSql(conn_.get(), "ROLLBACK", "applying to " + options_.destination);
+    if (!rolled_back.ok()) return Fail(rolled_back.status());
+    ++merge_fallbacks_;
+    spdlog::debug("destination {}: the merged run through {} failed ({}); applying it in source order", id(),
+                  FormatLsn(last), s.message());
+    if (merge_fallbacks_ == kMergeFallbacksBeforeGivingUp) {
+      spdlog::warn(
+          "destination {}: {} merged runs failed on constraints that the net effect's order breaks "
+          "(unique or foreign keys); applying in source order from now on",
+          id(), merge_fallbacks_);
+    }
+    return std::nullopt;
+  }
+  return Failed(s, 0);
 }
 
 Status ShardSink::CommitThrough(SqlBuilder& builder, Lsn last) {

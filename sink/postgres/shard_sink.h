@@ -9,12 +9,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "pq/pq_util.h"
 #include "sink/dead_letter.h"
+#include "sink/postgres/net_effect.h"
 #include "sink/postgres/sql_builder.h"
 #include "sink/sink.h"
 
@@ -39,6 +41,9 @@ class ShardSink : public Sink {
     std::chrono::milliseconds idle_progress_interval{1000};
     // on_error: dead_letter. nullptr: a rejected change stops this destination.
     DeadLetterQueue* dead_letter = nullptr;
+    // Apply runs of whole transactions by their net effect (net_effect.h):
+    // a few set-based statements instead of one per change.
+    bool merge = true;
   };
 
   explicit ShardSink(Options options);
@@ -67,6 +72,8 @@ class ShardSink : public Sink {
 
   Lsn durable_lsn() const override { return durable_.load(std::memory_order_acquire); }
   bool open_transaction() const override { return in_txn_; }
+  // Merged runs rolled back and applied in source order instead.
+  std::size_t merge_fallbacks() const { return merge_fallbacks_; }
 
   void Close() override;
 
@@ -83,12 +90,21 @@ class ShardSink : public Sink {
   // when a dead-letter queue is configured and retrying cannot help.
   Status Failed(Status status, Lsn txn_lsn);
   Status ApplyCarefully(const RoutedTransaction& routed, std::int32_t index);
+  // The batch by its net effect, in one destination transaction; nullopt
+  // when it cannot be merged or the merged run failed on its data and was
+  // rolled back (then it goes change by change).
+  std::optional<Status> ApplyMerged(const TxnBatch& batch, Lsn durable);
   // Ends the open destination transaction with the progress row at last.
   Status CommitThrough(SqlBuilder& builder, Lsn last);
 
   Options options_;
   PgConnPtr conn_;
   SqlBuilder builder_;  // reused by every Apply (see SqlBuilder::Sender)
+  NetEffect net_;
+  // Merged runs that failed on their data and went in order; past a few, a
+  // schema whose constraints the net effect's order breaks stays in order.
+  static constexpr std::size_t kMergeFallbacksBeforeGivingUp = 8;
+  std::size_t merge_fallbacks_ = 0;
 
   std::shared_ptr<const Ring> ring_;  // the ring whose index is cached (held so its address stays unique)
   std::int32_t index_ = -1;           // this shard's index in ring_->shards(), -1 if absent

@@ -16,14 +16,21 @@ void AppendQualified(std::string& out, const std::string& schema, const std::str
   AppendIdentifier(out, name);
 }
 
-// An exact, unambiguous text of a row's key values (length-prefixed), to
-// find a key that repeats within one upsert statement.
+}  // namespace
+
 std::string KeyIdentity(const std::vector<int>& key_index, const Tuple& tuple) {
   std::string out;
   for (int i : key_index) {
-    const Value& v = tuple[static_cast<std::size_t>(i)];
+    const auto k = static_cast<std::size_t>(i);
+    if (k >= tuple.size()) {
+      out += "-;";
+      continue;
+    }
+    const Value& v = tuple[k];
     if (v.is_null()) {
       out += "N;";
+    } else if (v.is_unchanged()) {
+      out += "U;";
     } else {
       out += std::to_string(v.text.size());
       out += ':';
@@ -32,8 +39,6 @@ std::string KeyIdentity(const std::vector<int>& key_index, const Tuple& tuple) {
   }
   return out;
 }
-
-}  // namespace
 
 std::string StatementInfo::Describe() const {
   std::string out = subject;
@@ -195,15 +200,16 @@ Status SqlBuilder::Add(ShardAction action, const Change& change, const Placement
   switch (action) {
     case ShardAction::kInsert:
       // A moving update inserts the whole new row, 'u' values filled in.
-      return AddInsert(Group::kInsert, change,
-                       change.op == Op::kUpdate ? placement.full_new : change.new_tuple, *sql, end_lsn);
+      return AddInsert(Group::kInsert, rel, change.op == Op::kUpdate ? placement.full_new : change.new_tuple,
+                       *sql, end_lsn);
     case ShardAction::kUpsert:
       // An update that changed the primary key, applied as an upsert (inside
       // a backfill): the old key's row goes first.
-      if (KeyChanged(sql->key_index, change)) SC_RETURN_IF_ERROR(AddDelete(change, *sql, end_lsn));
-      return AddInsert(Group::kUpsert, change, change.new_tuple, *sql, end_lsn);
+      if (KeyChanged(sql->key_index, change))
+        SC_RETURN_IF_ERROR(AddDelete(rel, KeyTuple(change), *sql, end_lsn));
+      return AddInsert(Group::kUpsert, rel, change.new_tuple, *sql, end_lsn);
     case ShardAction::kDelete:
-      return AddDelete(change, *sql, end_lsn);
+      return AddDelete(rel, KeyTuple(change), *sql, end_lsn);
     case ShardAction::kUpdate:
       return AddUpdate(change, *sql, end_lsn);
     default:
@@ -211,9 +217,23 @@ Status SqlBuilder::Add(ShardAction action, const Change& change, const Placement
   }
 }
 
-Status SqlBuilder::AddInsert(Group kind, const Change& change, const Tuple& tuple, const RelationSql& sql,
+Status SqlBuilder::AddNet(ShardAction action, const Relation& rel, const TableSpec& spec,
+                          const Tuple& key_or_row, Lsn end_lsn) {
+  SC_ASSIGN_OR_RETURN(const RelationSql* sql, SqlFor(rel, spec));
+  switch (action) {
+    case ShardAction::kDelete:
+      return AddDelete(rel, key_or_row, *sql, end_lsn);
+    case ShardAction::kInsert:
+      return AddInsert(Group::kInsert, rel, key_or_row, *sql, end_lsn);
+    case ShardAction::kUpsert:
+      return AddInsert(Group::kUpsert, rel, key_or_row, *sql, end_lsn);
+    default:
+      return Internal("AddNet: a net effect is a delete, an insert or an upsert");
+  }
+}
+
+Status SqlBuilder::AddInsert(Group kind, const Relation& rel, const Tuple& tuple, const RelationSql& sql,
                              Lsn end_lsn) {
-  const Relation& rel = *change.relation;
   const char* what = kind == Group::kUpsert ? "upserted" : "inserted";
   if (tuple.size() != rel.columns.size()) {
     return Corruption(rel.QualifiedName() + ": " + what + " row has " + std::to_string(tuple.size()) +
@@ -232,9 +252,7 @@ Status SqlBuilder::AddInsert(Group kind, const Change& change, const Tuple& tupl
   return AddRow(kind, rel, sql, row, tuple, end_lsn);
 }
 
-Status SqlBuilder::AddDelete(const Change& change, const RelationSql& sql, Lsn end_lsn) {
-  const Relation& rel = *change.relation;
-  const Tuple& key = KeyTuple(change);
+Status SqlBuilder::AddDelete(const Relation& rel, const Tuple& key, const RelationSql& sql, Lsn end_lsn) {
   std::string row;
   if (sql.key_index.size() > 1) row += '(';
   for (std::size_t i = 0; i < sql.key_index.size(); ++i) {

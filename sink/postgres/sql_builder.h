@@ -68,6 +68,11 @@ class SqlBuilder {
   // end_lsn: the position of the change's transaction.
   Status Add(ShardAction action, const Change& change, const Placement& placement, Lsn end_lsn);
 
+  // Appends a row's net effect (sink/postgres/net_effect.h): kDelete by the
+  // key columns of key_or_row, kInsert or kUpsert of the whole row.
+  Status AddNet(ShardAction action, const Relation& rel, const TableSpec& spec, const Tuple& key_or_row,
+                Lsn end_lsn);
+
   // Appends a statement that is not a row change (BEGIN, the progress upsert,
   // COMMIT). what names it in errors; lsn, when set, is its position.
   Status AddStatement(std::string_view sql, std::string what, Lsn lsn = 0);
@@ -98,8 +103,9 @@ class SqlBuilder {
   Status AddRow(Group kind, const Relation& rel, const RelationSql& sql, const std::string& row,
                 const Tuple& key_source, Lsn end_lsn);
   // Insert or upsert of a whole row.
-  Status AddInsert(Group kind, const Change& change, const Tuple& tuple, const RelationSql& sql, Lsn end_lsn);
-  Status AddDelete(const Change& change, const RelationSql& sql, Lsn end_lsn);
+  Status AddInsert(Group kind, const Relation& rel, const Tuple& tuple, const RelationSql& sql, Lsn end_lsn);
+  // Delete by the key columns of key (a whole tuple of the relation).
+  Status AddDelete(const Relation& rel, const Tuple& key, const RelationSql& sql, Lsn end_lsn);
   Status AddUpdate(const Change& change, const RelationSql& sql, Lsn end_lsn);
   Status AddTruncate(const Change& change, Lsn end_lsn);
   Status AppendStatement(std::string_view sql, StatementInfo info);
@@ -128,5 +134,9 @@ class SqlBuilder {
 // Tuple that names the row to update or delete: the old tuple when the
 // message carried one ('K' or 'O'), else the new one.
 const Tuple& KeyTuple(const Change& change);
+
+// An exact, unambiguous text of a row's key values (length-prefixed), to
+// tell whether two changes name the same row.
+std::string KeyIdentity(const std::vector<int>& key_index, const Tuple& tuple);
 
 }  // namespace shardcast

@@ -131,6 +131,41 @@ TEST_F(ShardSinkErrorsTest, FailureInsideAPieceRollsBackEveryPiece) {
   EXPECT_EQ(sink->durable_lsn(), 0u);
 }
 
+TEST_F(ShardSinkErrorsTest, AMergedRunValidOnlyInOrderIsReplayedInOrder) {
+  ASSERT_TRUE(server_->Exec(db_, "CREATE UNIQUE INDEX items_amount_unique ON items (amount)").ok());
+  auto sink = OpenSink(nullptr);
+  ASSERT_TRUE(sink->Apply({Txn(0x400, {{1, 10}})}).ok());
+  // Row 1 gives up amount 10, then row 2 takes it: valid in order. Merged,
+  // the insert of row 2 goes before the upsert of row 1 and collides.
+  auto txn = std::make_shared<Transaction>();
+  txn->end_lsn = 0x500;
+  txn->commit_lsn = 0x4f8;
+  Change update;
+  update.op = Op::kUpdate;
+  update.relation = items_;
+  update.new_tuple = {Value::Text("1"), Value::Text("30")};
+  Change insert;
+  insert.op = Op::kInsert;
+  insert.ordinal = 1;
+  insert.relation = items_;
+  insert.new_tuple = {Value::Text("2"), Value::Text("10")};
+  txn->changes = {update, insert};
+  auto routed = router_->Route(txn);
+  ASSERT_TRUE(routed.ok()) << routed.status().ToString();
+  // The merged run is rolled back and the same Apply goes on in source order.
+  Status applied = sink->Apply({*routed});
+  ASSERT_TRUE(applied.ok()) << applied.ToString();
+  EXPECT_EQ(sink->merge_fallbacks(), 1u);
+  EXPECT_EQ(sink->durable_lsn(), 0x500u);
+  auto rows = server_->Query(db_, "SELECT string_agg(id || ':' || amount, ',' ORDER BY id) FROM items");
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ((*rows)[0][0].value_or(""), "1:30,2:10");
+  // Later runs are merged again.
+  ASSERT_TRUE(sink->Apply({Txn(0x600, {{3, 40}})}).ok());
+  EXPECT_EQ(Count(), "3");
+  EXPECT_EQ(sink->merge_fallbacks(), 1u);
+}
+
 TEST_F(ShardSinkErrorsTest, DeadLetterTakesOnlyTheRejectedChange) {
   auto broker = MockBroker::Start();
   ASSERT_TRUE(broker.ok()) << broker.status().ToString();

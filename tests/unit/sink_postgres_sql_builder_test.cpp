@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "sink/postgres/net_effect.h"
 #include "sink/postgres/sql_builder.h"
 
 namespace shardcast {
@@ -455,6 +456,95 @@ TEST_F(SqlBuilderTest, MissingPrimaryKeyColumnIsNamed) {
   EXPECT_EQ(s.code(), Code::kFailedPrecondition);
   EXPECT_NE(s.message().find("public.items"), std::string::npos);
   EXPECT_NE(s.message().find("id"), std::string::npos);
+}
+
+// NetEffect (sink/postgres/net_effect.h): the run's rows by key, as
+// set-based statements.
+class NetEffectTest : public SqlBuilderTest {
+ protected:
+  std::string Emit(const NetEffect& net) {
+    auto b = Builder();
+    Status s = net.Emit(b);
+    if (s.ok()) s = b.Finish();
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return AllSql();
+  }
+  static constexpr const char* kIns = "INSERT INTO \"public\".\"items\" (\"id\",\"name\",\"body\") VALUES ";
+};
+
+TEST_F(NetEffectTest, InsertedThenUpdatedIsOneInsertAndInsertedThenDeletedIsOnlyADelete) {
+  std::vector<Change> cs = {Insert(items_, {T("1"), T("a"), T("x")}),
+                            Insert(items_, {T("2"), T("b"), T("y")}), Update(items_, {T("1"), T("a2"), U()}),
+                            Delete(items_, {T("2"), Value::Null(), Value::Null()}),
+                            Insert(items_, {T("3"), T("c"), T("z")})};
+  NetEffect net;
+  EXPECT_TRUE(net.Add(ShardAction::kInsert, cs[0], p_items_, 0x10));
+  EXPECT_TRUE(net.Add(ShardAction::kInsert, cs[1], p_items_, 0x10));
+  EXPECT_TRUE(net.Add(ShardAction::kUpdate, cs[2], p_items_, 0x20));  // body unchanged TOAST: from the insert
+  EXPECT_TRUE(net.Add(ShardAction::kDelete, cs[3], p_items_, 0x30));
+  EXPECT_TRUE(net.Add(ShardAction::kInsert, cs[4], p_items_, 0x30));
+  EXPECT_EQ(Emit(net), "DELETE FROM \"public\".\"items\" WHERE \"id\" IN ('2');\n" + std::string(kIns) +
+                           "('1','a2','x'),('3','c','z');\n");
+}
+
+TEST_F(NetEffectTest, UpdatesOfRowsFromBeforeTheRunAreUpsertsAndDeleteThenInsertIsAnUpsert) {
+  std::vector<Change> cs = {Update(items_, {T("7"), T("n"), T("b")}),
+                            Delete(items_, {T("8"), Value::Null(), Value::Null()}),
+                            Insert(items_, {T("8"), T("m"), T("c")})};
+  NetEffect net;
+  EXPECT_TRUE(net.Add(ShardAction::kUpdate, cs[0], p_items_, 0x10));
+  EXPECT_TRUE(net.Add(ShardAction::kDelete, cs[1], p_items_, 0x10));
+  EXPECT_TRUE(net.Add(ShardAction::kInsert, cs[2], p_items_, 0x20));
+  EXPECT_EQ(Emit(net),
+            "INSERT INTO \"public\".\"items\" (\"id\",\"name\",\"body\") VALUES ('7','n','b'),('8','m','c')" +
+                std::string(kItemsUpsertTail) + ";\n");
+}
+
+TEST_F(NetEffectTest, KeyChangeDeletesTheOldKeyAndCarriesUnchangedValues) {
+  std::vector<Change> cs = {
+      Insert(items_, {T("1"), T("a"), T("x")}),
+      Update(items_, {T("5"), T("a"), U()}, 'K', {T("1"), Value::Null(), Value::Null()})};
+  NetEffect net;
+  EXPECT_TRUE(net.Add(ShardAction::kInsert, cs[0], p_items_, 0x10));
+  EXPECT_TRUE(net.Add(ShardAction::kUpdate, cs[1], p_items_, 0x20));
+  EXPECT_EQ(Emit(net),
+            "DELETE FROM \"public\".\"items\" WHERE \"id\" IN ('1');\n"
+            "INSERT INTO \"public\".\"items\" (\"id\",\"name\",\"body\") VALUES ('5','a','x')" +
+                std::string(kItemsUpsertTail) + ";\n");
+}
+
+TEST_F(NetEffectTest, RefusesWhatOnlyTheOrderedApplyCanDo) {
+  Change lone_toast = Update(items_, {T("1"), T("a"), U()});  // no earlier row of the run has body
+  Change ins = Insert(items_, {T("2"), T("b"), T("y")});
+  Change del = Delete(items_, {T("3"), Value::Null(), Value::Null()});
+  Change upd_deleted = Update(items_, {T("3"), T("c"), T("z")});
+  Change truncate;
+  truncate.op = Op::kTruncate;
+  {
+    NetEffect net;
+    EXPECT_FALSE(net.Add(ShardAction::kUpdate, lone_toast, p_items_, 0x10));
+  }
+  {
+    NetEffect net;  // the same key inserted twice fails in order too: in order, it is reported there
+    EXPECT_TRUE(net.Add(ShardAction::kInsert, ins, p_items_, 0x10));
+    EXPECT_FALSE(net.Add(ShardAction::kInsert, ins, p_items_, 0x20));
+  }
+  {
+    NetEffect net;
+    EXPECT_TRUE(net.Add(ShardAction::kDelete, del, p_items_, 0x10));
+    EXPECT_FALSE(net.Add(ShardAction::kUpdate, upd_deleted, p_items_, 0x20));
+  }
+  {
+    NetEffect net;
+    EXPECT_FALSE(net.Add(ShardAction::kTruncate, truncate, p_items_, 0x10));
+  }
+  {
+    NetEffect net;  // a schema change inside the run: another Relation for the same table
+    auto items2 = MakeRelation("public", "items", {"id", "name", "body", "extra"});
+    Change later = Insert(items2, {T("4"), T("d"), T("w"), T("e")});
+    EXPECT_TRUE(net.Add(ShardAction::kInsert, ins, p_items_, 0x10));
+    EXPECT_FALSE(net.Add(ShardAction::kInsert, later, p_items_, 0x20));
+  }
 }
 
 }  // namespace
