@@ -118,7 +118,10 @@ bool NetEffect::Add(ShardAction action, const Change& change, const Placement& p
       if (old_id != new_id) {
         // The primary key changed: the old key's row goes, the new key gets
         // the full row (its unchanged-TOAST values from the old key's row).
+        // A plain INSERT, as the ordered UPDATE fails when the new key is
+        // taken; inside a backfill window (kUpsert) an upsert, as in order.
         if (t->by_key.count(new_id) > 0) return false;
+        const Kind moved = action == ShardAction::kUpsert ? Kind::kUpsert : Kind::kInsert;
         std::optional<Entry> carried;
         if (auto old = t->by_key.find(old_id); old != t->by_key.end()) {
           if (t->entries[old->second].kind == Kind::kDelete) return false;  // an update of a deleted row
@@ -126,8 +129,8 @@ bool NetEffect::Add(ShardAction action, const Change& change, const Placement& p
         }
         if (!Put(*t, old_key, Kind::kDelete, nullptr, end_lsn)) return false;
         t->by_key.emplace(new_id, t->entries.size());
-        t->entries.push_back(Entry{Kind::kUpsert});
-        return SetRow(t->entries.back(), Kind::kUpsert, row, carried ? &*carried : nullptr, end_lsn);
+        t->entries.push_back(Entry{moved});
+        return SetRow(t->entries.back(), moved, row, carried ? &*carried : nullptr, end_lsn);
       }
       auto found = t->by_key.find(old_id);
       if (found != t->by_key.end() && t->entries[found->second].kind == Kind::kDelete) return false;

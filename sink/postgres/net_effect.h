@@ -5,11 +5,17 @@
 // instead of one statement per change: a row inserted and updated in the run
 // is inserted once, one inserted and deleted is never written.
 //
-// What changes against the ordered apply:
+// What changes against the ordered apply (only on a shard that differs from
+// the source, or has columns the source does not send):
 // - an update whose earlier row is not in the run becomes an upsert of its
 //   full new row, so an update of a row the shard lacks inserts it (ordered:
 //   updates nothing); an insert of a key the run did not touch before stays a
-//   plain INSERT and still fails on a duplicate;
+//   plain INSERT and still fails on a duplicate, and so does an update that
+//   moves a row to another primary key; a row inserted and deleted within the
+//   run is never written, so a duplicate that insert would have hit goes
+//   unnoticed;
+// - a key deleted and inserted again is one upsert: shard-only columns keep
+//   their values (ordered: their defaults) and row triggers see an update;
 // - constraints other than the primary key (unique, foreign keys) are checked
 //   per row in the new order, so a run that is valid at its end can fail in
 //   the middle. ShardSink then replays that run change by change.

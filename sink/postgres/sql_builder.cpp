@@ -300,7 +300,9 @@ Status SqlBuilder::AddRow(Group kind, const Relation& rel, const RelationSql& sq
   if (kind == Group::kUpsert) group_keys_.insert(std::move(key_identity));
   bytes_built_ += row.size() + (stmt_info_.rows > 0 ? 1 : 0);
   stmt_info_.rows++;
-  stmt_info_.last_lsn = end_lsn;
+  // Net-effect runs add rows out of position order: keep the range ordered.
+  stmt_info_.first_lsn = std::min(stmt_info_.first_lsn, end_lsn);
+  stmt_info_.last_lsn = std::max(stmt_info_.last_lsn, end_lsn);
   if (stmt_info_.keys_shown < kKeysShown) {
     if (stmt_info_.keys_shown > 0) stmt_info_.keys += ", ";
     stmt_info_.keys += KeyText(sql, key_source);
