@@ -397,6 +397,10 @@ void SqlBuilder::CloseGroup() {
   chunk_.sql += Closer(group_, *group_sql_);
   chunk_.sql += kEnd;
   chunk_.statements.push_back(std::move(stmt_info_));
+  DropGroup();
+}
+
+void SqlBuilder::DropGroup() {
   stmt_.clear();
   stmt_info_ = {};
   group_ = Group::kNone;
@@ -428,12 +432,7 @@ void SqlBuilder::Reset() {
   relations_.clear();
   chunk_.sql.clear();
   chunk_.statements.clear();
-  stmt_.clear();
-  stmt_info_ = {};
-  group_ = Group::kNone;
-  group_rel_ = nullptr;
-  group_sql_ = nullptr;
-  group_keys_.clear();
+  DropGroup();
   bytes_built_ = 0;
 }
 

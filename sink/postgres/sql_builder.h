@@ -110,6 +110,8 @@ class SqlBuilder {
   Status AddTruncate(const Change& change, Lsn end_lsn);
   Status AppendStatement(std::string_view sql, StatementInfo info);
   void CloseGroup();
+  // Forgets the open grouped statement (its text stays in stmt_'s capacity).
+  void DropGroup();
   Status Flush();
   std::string KeyText(const RelationSql& sql, const Tuple& tuple) const;
   static std::string_view Closer(Group kind, const RelationSql& sql);
