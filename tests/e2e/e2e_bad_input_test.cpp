@@ -32,13 +32,11 @@ struct Exit {
   std::string log;
 };
 Exit WaitExit(E2EEnv& env, std::size_t log_from, std::chrono::seconds limit = 120s) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (env.daemon()->Running() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(100ms);
+  const bool exited = env.daemon()->WaitExit(limit);
   Exit e;
   const std::string log = env.daemon()->Log();
   e.log = log.substr(std::min(log_from, log.size()));
-  if (env.daemon()->Running()) {
+  if (!exited) {
     ADD_FAILURE() << "shardcast did not exit; log:\n" << e.log;
     return e;
   }

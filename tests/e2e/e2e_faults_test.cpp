@@ -196,8 +196,8 @@ TEST(FaultsE2E, KillsAndOutagesUnderMixedWorkloadLoseAndDoubleNothing) {
     const auto began = Clock::now();
     env.StartDaemon(config, {std::string("SHARDCAST_KILL_POINT=") + point});
     // apply.mid_transaction needs a transaction that spans chunks: the workload's next large one.
-    const auto limit = wo.large_every + 40s;
-    while (env.daemon()->Running() && Clock::now() - began < limit) std::this_thread::sleep_for(50ms);
+    const std::chrono::milliseconds limit = wo.large_every + 40s;
+    env.daemon()->WaitExit(limit);
     const std::string line = std::string("shardcast: kill point ") + point + " reached";
     const std::string log = env.daemon()->Log();
     const bool reached = log.find(line, offset) != std::string::npos;

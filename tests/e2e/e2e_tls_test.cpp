@@ -135,11 +135,9 @@ TEST(TlsE2E, AnotherCaIsRefusedWithTheCertificateError) {
   env.StartDaemon(env.WriteConfig(kTables));
   // A source it cannot trust is a configuration error, like a refused
   // password: the daemon says why and exits 70 rather than retrying forever.
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (env.daemon()->Running() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(100ms);
+  const bool exited = env.daemon()->WaitExit(60s);
   const std::string log = env.daemon()->Log();
-  ASSERT_FALSE(env.daemon()->Running()) << log;
+  ASSERT_TRUE(exited) << log;
   EXPECT_EQ(env.daemon()->exit_code(), 70) << log;
   EXPECT_NE(log.find("connecting to the source"), std::string::npos) << log;
   EXPECT_NE(log.find("SSL error: certificate verify failed"), std::string::npos) << log;

@@ -98,6 +98,15 @@ StatusOr<int> DaemonProcess::Terminate(int timeout_s) {
   return Internal("shardcast did not exit within " + std::to_string(timeout_s) + " s of SIGTERM");
 }
 
+bool DaemonProcess::WaitExit(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (Running()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
 void DaemonProcess::Kill9() {
   if (pid_ < 0) return;
   kill(pid_, SIGKILL);
@@ -123,10 +132,7 @@ int RunShardcast(const std::vector<std::string>& args, std::string* output) {
   {
     auto p = DaemonProcess::Start(args, tmpl);
     if (!p.ok()) return -1;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while ((*p)->Running() && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    if ((*p)->Running()) (*p)->Kill9();
+    if (!(*p)->WaitExit(std::chrono::seconds(120))) (*p)->Kill9();
     code = (*p)->exit_code();
     if (output) *output = (*p)->Log();
   }

@@ -2,6 +2,7 @@
 // output going to a log file the test can read. The destructor kills it.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,6 +28,8 @@ class DaemonProcess {
   void Kill9();
   // Whether the process is still running (reaps it when it has exited).
   bool Running();
+  // Waits up to limit for the process to exit on its own; false if it still runs.
+  bool WaitExit(std::chrono::milliseconds limit);
   int exit_code() const { return exit_code_; }
   // The child's process id while it runs (-1 once reaped), e.g. to read /proc/<pid>/status.
   int pid() const { return pid_; }
