@@ -13,6 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+. scripts/bench-machine.sh
 
 build=${BENCH_BUILD_DIR:-build/bench}
 cmake -S . -B "${build}" -DCMAKE_BUILD_TYPE=Release -DSHARDCAST_SANITIZE=OFF >/dev/null
@@ -25,13 +26,7 @@ fi
 
 out="${build}/cdc_bench.out"
 {
-  echo "=== machine"
-  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "cpus: $(nproc) ($(lscpu | sed -n 's/^Model name: *//p'))"
-  free -h | sed -n '1,2p'
-  recv=$(ls -d /usr/lib/postgresql/*/bin/pg_recvlogical | sort -V | tail -1)
-  echo "client: $(${recv} --version)"
-  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  bench_machine_facts pg_recvlogical
   echo "=== cdc_bench $*"
 } | tee "${out}"
 "${build}/bench/cdc_bench" --command "scripts/bench-cdc.sh${*:+ $*}" "${results[@]}" "$@" | tee -a "${out}"

@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+. scripts/bench-machine.sh
 
 build=${BENCH_BUILD_DIR:-build/bench}
 cmake -S . -B "${build}" -DCMAKE_BUILD_TYPE=Release -DSHARDCAST_SANITIZE=OFF >/dev/null
@@ -17,13 +18,7 @@ cmake --build "${build}" -j"$(nproc)" --target shardcast snapshot_bench
 
 out="${build}/snapshot_bench.out"
 {
-  echo "=== machine"
-  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "cpus: $(nproc) ($(lscpu | sed -n 's/^Model name: *//p'))"
-  free -h | sed -n '1,2p'
-  pg_dump=$(ls -d /usr/lib/postgresql/*/bin/pg_dump | sort -V | tail -1)
-  echo "client: $(${pg_dump} --version)"
-  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  bench_machine_facts pg_dump
   echo "=== snapshot_bench $*"
 } | tee "${out}"
 "${build}/bench/snapshot_bench" "$@" | tee -a "${out}"

@@ -1,8 +1,8 @@
 // The results table (markdown) and the CDC section of bench/RESULTS.md,
 // which lives between two markers at the top of the file; the rest of the
 // file (the snapshot results) is kept as it is.
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
