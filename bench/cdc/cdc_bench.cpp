@@ -286,9 +286,9 @@ Status Run(const Args& args) {
   std::fflush(stdout);
   const auto started = Clock::now();
   std::vector<ResultRow> rows;
-  // Latency right after W1, whose backlog rate sets the offered rate: after
-  // W3 the servers are still busy with the aftermath of 5N rows (dropped
-  // databases, checkpoints), which showed as tail latency of every path.
+  // Latency right after W1, whose backlog rate sets the offered rate: on
+  // servers in the state that rate was measured in, not amid the clean-up of
+  // W3's 5N rows (dropped databases, checkpoints).
   bool latency_done = !args.latency;
   auto run_latency = [&]() -> Status {
     latency_done = true;
