@@ -243,14 +243,15 @@ StatusOr<std::optional<WalMessage>> ReplicationStream::Next(std::chrono::millise
   bool consumed = false;  // read the socket since the buffer last ran dry
   bool coalesced = false;
   for (;;) {
-    if (Clock::now() - im.last_status >= status_interval) SC_RETURN_IF_ERROR(SendStatus(false));
+    const auto looked = Clock::now();  // one clock read per message, shared by both uses
+    if (looked - im.last_status >= status_interval) SC_RETURN_IF_ERROR(SendStatus(false));
 
     char* raw = nullptr;
     int n = PQgetCopyData(im.conn.get(), &raw, /*async=*/1);
     if (n > 0) {
       im.buf.reset(raw);
       consumed = false;
-      im.last_data = Clock::now();
+      im.last_data = looked;
       Cursor c(std::string_view(raw, static_cast<std::size_t>(n)), "CopyData");
       char kind = 0;
       SC_RETURN_IF_ERROR(c.ReadChar(kind));
